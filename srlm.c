@@ -1,0 +1,3792 @@
+/* srlm.c - Self-Rewarding Language Models (Yuan et al. 2024, arXiv 2401.10020)
+ * as one readable, bit-reproducible C99 program.
+ *
+ * Read top to bottom; sections follow the data flow and then the paper's loop:
+ *   1. utilities: errors, files (atomic writes), command-line options
+ *   2. the model: config, parameters, activations, forward, backward
+ *   3. checkpoints: a versioned little-endian file with a SHA-256 trailer
+ *   4. training: AdamW, learning-rate schedule, gradient clipping, the loop
+ *   5. generation: KV cache, batched decode steps, sampling
+ *   6. the command line
+ *
+ * Numerics (math, RNG, ops) live in tensor.c, BPE in tokenizer.c.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <math.h> /* sqrt, sqrtf only: IEEE-exact */
+
+#include "tensor.h"
+#include "tokenizer.h"
+
+/* ==========================================================================
+ * 1. Utilities
+ * ========================================================================== */
+
+static void die(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("srlm: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    exit(1);
+}
+
+static void *xmalloc(size_t n) {
+    void *p = malloc(n ? n : 1);
+    if (!p) die("out of memory (%lu bytes)", (unsigned long)n);
+    return p;
+}
+
+static void *xcalloc(size_t n, size_t size) {
+    void *p = calloc(n ? n : 1, size ? size : 1);
+    if (!p) die("out of memory (%lu x %lu bytes)", (unsigned long)n, (unsigned long)size);
+    return p;
+}
+
+static double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Read a whole file. Returns 0, or -1 after printing "srlm: PATH: reason". */
+static int read_file(const char *path, uint8_t **data, size_t *n) {
+    FILE *f = fopen(path, "rb");
+    size_t cap = 1 << 16, len = 0;
+    uint8_t *buf;
+    if (!f) { fprintf(stderr, "srlm: %s: cannot open: %s\n", path, strerror(errno)); return -1; }
+    buf = xmalloc(cap);
+    for (;;) {
+        size_t got;
+        if (len == cap) {
+            uint8_t *nb;
+            cap *= 2;
+            nb = realloc(buf, cap);
+            if (!nb) { free(buf); fclose(f); fprintf(stderr, "srlm: %s: out of memory\n", path); return -1; }
+            buf = nb;
+        }
+        got = fread(buf + len, 1, cap - len, f);
+        len += got;
+        if (got == 0) break;
+    }
+    if (ferror(f)) { free(buf); fclose(f); fprintf(stderr, "srlm: %s: read error\n", path); return -1; }
+    fclose(f);
+    *data = buf;
+    *n = len;
+    return 0;
+}
+
+/* Write atomically: PATH.tmp is written, flushed and renamed over PATH, so a
+ * reader (or a resumed run) sees the old file or the new one, never half. */
+static int write_file_atomic(const char *path, const void *data, size_t n) {
+    size_t plen = strlen(path);
+    char *tmp = xmalloc(plen + 5);
+    FILE *f;
+    memcpy(tmp, path, plen);
+    memcpy(tmp + plen, ".tmp", 5);
+    f = fopen(tmp, "wb");
+    if (!f) { fprintf(stderr, "srlm: %s: cannot create: %s\n", tmp, strerror(errno)); free(tmp); return -1; }
+    if ((n && fwrite(data, 1, n, f) != n) || fflush(f) != 0) {
+        fprintf(stderr, "srlm: %s: write failed: %s\n", tmp, strerror(errno));
+        fclose(f); remove(tmp); free(tmp); return -1;
+    }
+    if (fclose(f) != 0) { fprintf(stderr, "srlm: %s: close failed\n", tmp); remove(tmp); free(tmp); return -1; }
+    if (rename(tmp, path) != 0) {
+        fprintf(stderr, "srlm: %s: rename failed: %s\n", path, strerror(errno));
+        remove(tmp); free(tmp); return -1;
+    }
+    free(tmp);
+    return 0;
+}
+
+/* A growable byte buffer for building files in memory before the atomic write. */
+typedef struct { uint8_t *p; size_t n, cap; } Buf;
+
+static void buf_reserve(Buf *b, size_t extra) {
+    if (b->n + extra > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->n + extra) cap *= 2;
+        b->p = realloc(b->p, cap);
+        if (!b->p) die("out of memory");
+        b->cap = cap;
+    }
+}
+static void buf_put(Buf *b, const void *data, size_t n) { buf_reserve(b, n); memcpy(b->p + b->n, data, n); b->n += n; }
+static void buf_u32(Buf *b, uint32_t v) { buf_reserve(b, 4); le_put_u32(b->p + b->n, v); b->n += 4; }
+static void buf_u64(Buf *b, uint64_t v) { buf_reserve(b, 8); le_put_u64(b->p + b->n, v); b->n += 8; }
+static void buf_f32(Buf *b, float v) { buf_reserve(b, 4); le_put_f32(b->p + b->n, v); b->n += 4; }
+static void buf_str(Buf *b, const char *s) { buf_put(b, s, strlen(s)); }
+static void buf_printf(Buf *b, const char *fmt, ...) {
+    va_list ap;
+    int need;
+    va_start(ap, fmt);
+    need = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (need < 0) die("internal: bad format");
+    buf_reserve(b, (size_t)need + 1);
+    va_start(ap, fmt);
+    vsnprintf((char *)b->p + b->n, (size_t)need + 1, fmt, ap);
+    va_end(ap);
+    b->n += (size_t)need;
+}
+
+/* --- command-line options: "--name value" pairs after the subcommand --- */
+typedef struct { int argc; char **argv; char *used; const char *cmd; } Opts;
+
+static Opts opts_make(int argc, char **argv, const char *cmd) {
+    Opts o;
+    o.argc = argc; o.argv = argv; o.cmd = cmd;
+    o.used = xcalloc((size_t)argc + 1, 1);
+    return o;
+}
+static const char *opt_str(Opts *o, const char *name, const char *def) {
+    int i;
+    for (i = 0; i < o->argc; i++) {
+        if (strcmp(o->argv[i], name) == 0) {
+            if (i + 1 >= o->argc) die("%s: option %s needs a value", o->cmd, name);
+            o->used[i] = o->used[i + 1] = 1;
+            return o->argv[i + 1];
+        }
+    }
+    return def;
+}
+static int opt_flag(Opts *o, const char *name) {
+    int i;
+    for (i = 0; i < o->argc; i++)
+        if (strcmp(o->argv[i], name) == 0) { o->used[i] = 1; return 1; }
+    return 0;
+}
+static long opt_long(Opts *o, const char *name, long def) {
+    const char *s = opt_str(o, name, NULL);
+    char *end;
+    long v;
+    if (!s) return def;
+    errno = 0;
+    v = strtol(s, &end, 10);
+    if (errno || *end || end == s) die("%s: option %s wants an integer, got '%s'", o->cmd, name, s);
+    return v;
+}
+static int opt_int(Opts *o, const char *name, int def, int lo, int hi) {
+    long v;
+    if (!opt_str(o, name, NULL)) return def; /* a default is not range-checked (it may mean "unset") */
+    v = opt_long(o, name, def);
+    if (v < lo || v > hi) die("%s: option %s must be in [%d, %d], got %ld", o->cmd, name, lo, hi, v);
+    return (int)v;
+}
+static uint64_t opt_u64(Opts *o, const char *name, uint64_t def) {
+    const char *s = opt_str(o, name, NULL);
+    char *end;
+    unsigned long long v;
+    if (!s) return def;
+    errno = 0;
+    v = strtoull(s, &end, 10);
+    if (errno || *end || end == s || s[0] == '-') die("%s: option %s wants a non-negative integer, got '%s'", o->cmd, name, s);
+    return (uint64_t)v;
+}
+/* Floats are parsed by strtod (correctly rounded on every libc we know), then
+ * rounded once to float: the same text gives the same bits everywhere. */
+static float opt_float(Opts *o, const char *name, float def, float lo, float hi) {
+    const char *s = opt_str(o, name, NULL);
+    char *end;
+    double v;
+    if (!s) return def;
+    errno = 0;
+    v = strtod(s, &end);
+    if (errno || *end || end == s || !(v >= lo && v <= hi))
+        die("%s: option %s must be a number in [%g, %g], got '%s'", o->cmd, name, (double)lo, (double)hi, s);
+    return (float)v;
+}
+/* After all options were read: anything left over is a typo the user must hear about. */
+static void opts_done(Opts *o) {
+    int i;
+    for (i = 0; i < o->argc; i++)
+        if (!o->used[i]) die("%s: unknown argument '%s' (see 'srlm %s --help')", o->cmd, o->argv[i], o->cmd);
+    free(o->used);
+}
+static int wants_help(int argc, char **argv) {
+    int i;
+    for (i = 0; i < argc; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) return 1;
+    return 0;
+}
+
+/* ==========================================================================
+ * 2. The model: a Llama-style decoder
+ *    token embedding -> L x [RMSNorm, attention (RoPE, GQA), residual,
+ *    RMSNorm, SwiGLU FFN, residual] -> RMSNorm -> output head.
+ * ========================================================================== */
+
+typedef struct {
+    int dim;          /* C: residual width */
+    int n_layers;     /* L */
+    int n_heads;      /* H; head_dim = dim / n_heads */
+    int n_kv_heads;   /* KVH: grouped-query attention when < n_heads */
+    int hidden_dim;   /* F: SwiGLU inner width */
+    int vocab_size;   /* V */
+    int max_seq_len;  /* longest sequence (RoPE table and KV cache size) */
+    int tied;         /* 1: the output head is the token embedding */
+    float rope_theta;
+    float norm_eps;
+} Config;
+
+/* Parameter tensors, in the order they are stored (llama2.c's order). */
+enum { P_TOK_EMB, P_ATTN_NORM, P_WQ, P_WK, P_WV, P_WO, P_FFN_NORM, P_W1, P_W2, P_W3, P_FINAL_NORM, P_OUTPUT, N_PTENSORS };
+static const char *param_names[N_PTENSORS] = {
+    "tok_embeddings", "attn_norm", "wq", "wk", "wv", "wo", "ffn_norm", "w1", "w2", "w3", "final_norm", "output" };
+
+typedef struct {
+    float *tok_emb;     /* (V, C) */
+    float *attn_norm;   /* (L, C) */
+    float *wq;          /* (L, C, C)   rows are H*head_dim = C */
+    float *wk;          /* (L, KVC, C) KVC = KVH*head_dim */
+    float *wv;          /* (L, KVC, C) */
+    float *wo;          /* (L, C, C) */
+    float *ffn_norm;    /* (L, C) */
+    float *w1;          /* (L, F, C)  gate */
+    float *w2;          /* (L, C, F)  down */
+    float *w3;          /* (L, F, C)  up */
+    float *final_norm;  /* (C) */
+    float *output;      /* (V, C); points at tok_emb when tied */
+} Weights;
+
+static int cfg_head_dim(const Config *c) { return c->dim / c->n_heads; }
+static int cfg_kv_dim(const Config *c) { return c->n_kv_heads * cfg_head_dim(c); }
+
+/* Sizes of the tensors in storage order; the tied output has size 0. */
+static void param_sizes(const Config *c, size_t sizes[N_PTENSORS]) {
+    size_t C = (size_t)c->dim, L = (size_t)c->n_layers, F = (size_t)c->hidden_dim, V = (size_t)c->vocab_size;
+    size_t KVC = (size_t)cfg_kv_dim(c);
+    sizes[P_TOK_EMB] = V * C;
+    sizes[P_ATTN_NORM] = L * C;
+    sizes[P_WQ] = L * C * C;
+    sizes[P_WK] = L * KVC * C;
+    sizes[P_WV] = L * KVC * C;
+    sizes[P_WO] = L * C * C;
+    sizes[P_FFN_NORM] = L * C;
+    sizes[P_W1] = L * F * C;
+    sizes[P_W2] = L * C * F;
+    sizes[P_W3] = L * F * C;
+    sizes[P_FINAL_NORM] = C;
+    sizes[P_OUTPUT] = c->tied ? 0 : V * C;
+}
+
+static size_t param_count(const Config *c) {
+    size_t sizes[N_PTENSORS], n = 0;
+    int i;
+    param_sizes(c, sizes);
+    for (i = 0; i < N_PTENSORS; i++) n += sizes[i];
+    return n;
+}
+
+/* Point the named views into one contiguous block (params, grads and Adam moments share this layout). */
+static void weights_views(Weights *w, float *base, const Config *c) {
+    size_t sizes[N_PTENSORS];
+    float **ptrs[N_PTENSORS];
+    int i;
+    ptrs[P_TOK_EMB] = &w->tok_emb; ptrs[P_ATTN_NORM] = &w->attn_norm; ptrs[P_WQ] = &w->wq; ptrs[P_WK] = &w->wk;
+    ptrs[P_WV] = &w->wv; ptrs[P_WO] = &w->wo; ptrs[P_FFN_NORM] = &w->ffn_norm; ptrs[P_W1] = &w->w1;
+    ptrs[P_W2] = &w->w2; ptrs[P_W3] = &w->w3; ptrs[P_FINAL_NORM] = &w->final_norm; ptrs[P_OUTPUT] = &w->output;
+    param_sizes(c, sizes);
+    for (i = 0; i < N_PTENSORS; i++) { *ptrs[i] = base; base += sizes[i]; }
+    if (c->tied) w->output = w->tok_emb;
+}
+
+/* Why a config is unusable, or NULL. Loaders and the CLI share this check. */
+static const char *config_invalid(const Config *c) {
+    if (c->dim < 2 || c->dim > 8192) return "dim out of range [2, 8192]";
+    if (c->n_layers < 1 || c->n_layers > 256) return "n_layers out of range [1, 256]";
+    if (c->n_heads < 1 || c->dim % c->n_heads) return "n_heads must divide dim";
+    if (cfg_head_dim(c) % 2) return "head_dim (dim / n_heads) must be even for RoPE";
+    if (c->n_kv_heads < 1 || c->n_heads % c->n_kv_heads) return "n_kv_heads must divide n_heads";
+    if (c->hidden_dim < 1 || c->hidden_dim > 65536) return "hidden_dim out of range [1, 65536]";
+    if (c->vocab_size < 1 || c->vocab_size > 1 << 20) return "vocab_size out of range [1, 2^20]";
+    if (c->max_seq_len < 1 || c->max_seq_len > 1 << 16) return "max_seq_len out of range [1, 65536]";
+    if (c->tied != 0 && c->tied != 1) return "tied must be 0 or 1";
+    if (!(c->rope_theta > 1.0f) || !f32_isfinite(c->rope_theta)) return "rope_theta must be a finite number > 1";
+    if (!(c->norm_eps > 0.0f) || !(c->norm_eps < 1.0f)) return "norm_eps must be in (0, 1)";
+    return NULL;
+}
+
+/* Activations of one training forward pass, kept for backward.
+ * N = B*T rows; per-layer tensors are stacked with the layer outermost. */
+typedef struct {
+    float *x0;      /* (N, C) embeddings */
+    float *ln1;     /* (L, N, C) */
+    float *rstd1;   /* (L, N) */
+    float *q;       /* (L, N, C)   after RoPE */
+    float *k;       /* (L, N, KVC) after RoPE */
+    float *v;       /* (L, N, KVC) */
+    float *att;     /* (L, B, H, T, T) softmax probabilities */
+    float *atty;    /* (L, N, C) attention output before wo */
+    float *mask1;   /* (L, N, C) dropout mask after wo (when dropout > 0) */
+    float *res1;    /* (L, N, C) x + dropout(atty @ wo^T) */
+    float *ln2;     /* (L, N, C) */
+    float *rstd2;   /* (L, N) */
+    float *h1;      /* (L, N, F) gate pre-activation */
+    float *h3;      /* (L, N, F) up */
+    float *hg;      /* (L, N, F) silu(h1) * h3 */
+    float *mask2;   /* (L, N, C) dropout mask after w2 */
+    float *res2;    /* (L, N, C) block output */
+    float *lnf;     /* (N, C) */
+    float *rstdf;   /* (N) */
+    float *logits;  /* (N, V) */
+    float *probs;   /* (N, V) */
+    float *losses;  /* (N) per-token -log p(target) */
+} Acts;
+
+/* Gradient scratch for backward: one layer's worth, reused layer by layer. */
+typedef struct {
+    float *dx;      /* (N, C) gradient flowing down the residual stream */
+    float *dln;     /* (N, C) */
+    float *dq, *dqr;/* (N, C) before / after RoPE */
+    float *dk, *dkr;/* (N, KVC) */
+    float *dv;      /* (N, KVC) */
+    float *datty;   /* (N, C) */
+    float *dproj;   /* (N, C) gradient of a sublayer output before dropout */
+    float *dh1, *dh3, *dhg; /* (N, F) */
+    float *dlogits; /* (N, V) */
+    float *datt_buf;/* (T) */
+} Grads;
+
+typedef struct {
+    Config cfg;
+    size_t n_params;
+    float *params;   Weights w;     /* the parameters, one block */
+    float *grads;    Weights g;     /* same layout */
+    float *adam_m, *adam_v;         /* AdamW moments, same layout, allocated on first step */
+    float *rope_cos, *rope_sin;     /* (max_seq_len, head_dim/2) */
+    /* training state */
+    float dropout;                  /* probability; used only when training */
+    uint64_t dropout_seed;          /* set per step by the trainer */
+    int B, T;                       /* shape the activations are allocated for */
+    Acts a; float *acts_mem; size_t acts_cap;
+    Grads d; float *grads_mem; size_t grads_cap;
+    int *pos, *inputs, *targets; size_t rows_cap;
+    int has_probs;                  /* forward computed probs/losses */
+} Model;
+
+static void model_init_buffers(Model *m) {
+    const Config *c = &m->cfg;
+    const char *why = config_invalid(c);
+    if (why) die("invalid model config: %s", why);
+    m->n_params = param_count(c);
+    m->params = xcalloc(m->n_params, sizeof(float));
+    weights_views(&m->w, m->params, c);
+    m->grads = NULL; m->adam_m = m->adam_v = NULL;
+    m->rope_cos = xmalloc((size_t)c->max_seq_len * (size_t)(cfg_head_dim(c) / 2) * sizeof(float));
+    m->rope_sin = xmalloc((size_t)c->max_seq_len * (size_t)(cfg_head_dim(c) / 2) * sizeof(float));
+    rope_tables(m->rope_cos, m->rope_sin, c->max_seq_len, cfg_head_dim(c), c->rope_theta);
+    m->dropout = 0.0f; m->dropout_seed = 0;
+    m->B = m->T = 0; m->acts_mem = NULL; m->grads_mem = NULL; m->pos = m->inputs = m->targets = NULL;
+    m->acts_cap = m->grads_cap = m->rows_cap = 0;
+    m->has_probs = 0;
+}
+
+/* Initialisation (GPT-2 style): N(0, 0.02) for matrices, the two residual
+ * output projections scaled by 1/sqrt(2L), norms at 1. One RNG stream, drawn
+ * in storage order, so the same seed gives the same model everywhere. */
+static void model_init_random(Model *m, uint64_t seed) {
+    const Config *c = &m->cfg;
+    size_t sizes[N_PTENSORS], i;
+    float *p = m->params;
+    float resid_scale = 0.02f / sqrtf(2.0f * (float)c->n_layers);
+    Rng r;
+    int t;
+    rng_init(&r, seed, RNG_STREAM_INIT);
+    param_sizes(c, sizes);
+    for (t = 0; t < N_PTENSORS; t++) {
+        int is_norm = (t == P_ATTN_NORM || t == P_FFN_NORM || t == P_FINAL_NORM);
+        float std = (t == P_WO || t == P_W2) ? resid_scale : 0.02f;
+        for (i = 0; i < sizes[t]; i++) p[i] = is_norm ? 1.0f : std * rng_normal(&r);
+        p += sizes[t];
+    }
+}
+
+static void model_free(Model *m) {
+    free(m->params); free(m->grads); free(m->adam_m); free(m->adam_v);
+    free(m->rope_cos); free(m->rope_sin); free(m->acts_mem); free(m->grads_mem);
+    free(m->pos); free(m->inputs); free(m->targets);
+    memset(m, 0, sizeof(*m));
+}
+
+/* Carve the activation and gradient-scratch blocks for a (B, T) batch. The
+ * blocks only grow: a smaller batch reuses them, so SFT batches of varying
+ * length cost no allocation. */
+static void model_alloc_acts(Model *m, int B, int T) {
+    const Config *c = &m->cfg;
+    size_t N = (size_t)B * (size_t)T, C = (size_t)c->dim, L = (size_t)c->n_layers, F = (size_t)c->hidden_dim;
+    size_t V = (size_t)c->vocab_size, KVC = (size_t)cfg_kv_dim(c), H = (size_t)c->n_heads;
+    size_t total, gtotal, off = 0;
+    float *base;
+    if (T > c->max_seq_len) die("sequence length %d exceeds the model's max_seq_len %d", T, c->max_seq_len);
+    total = N*C + L*N*C + L*N + L*N*C + 2*L*N*KVC + L*(size_t)B*H*(size_t)T*(size_t)T + 3*L*N*C
+          + L*N*C + L*N + 3*L*N*F + 2*L*N*C + N*C + N + 2*N*V + N;
+    gtotal = 6*N*C + 3*N*KVC + 3*N*F + N*V + (size_t)T;
+    if (total > m->acts_cap) {
+        free(m->acts_mem);
+        m->acts_mem = xcalloc(total, sizeof(float));
+        m->acts_cap = total;
+    }
+    if (gtotal > m->grads_cap) {
+        free(m->grads_mem);
+        m->grads_mem = xcalloc(gtotal, sizeof(float));
+        m->grads_cap = gtotal;
+    }
+    if (N > m->rows_cap) {
+        free(m->pos); free(m->inputs); free(m->targets);
+        m->pos = xmalloc(N * sizeof(int));
+        m->inputs = xmalloc(N * sizeof(int));
+        m->targets = xmalloc(N * sizeof(int));
+        m->rows_cap = N;
+    }
+    base = m->acts_mem;
+#define CARVE(field, count) do { m->a.field = base + off; off += (count); } while (0)
+    CARVE(x0, N*C); CARVE(ln1, L*N*C); CARVE(rstd1, L*N); CARVE(q, L*N*C); CARVE(k, L*N*KVC); CARVE(v, L*N*KVC);
+    CARVE(att, L*(size_t)B*H*(size_t)T*(size_t)T); CARVE(atty, L*N*C); CARVE(mask1, L*N*C); CARVE(res1, L*N*C);
+    CARVE(ln2, L*N*C); CARVE(rstd2, L*N); CARVE(h1, L*N*F); CARVE(h3, L*N*F); CARVE(hg, L*N*F);
+    CARVE(mask2, L*N*C); CARVE(res2, L*N*C); CARVE(lnf, N*C); CARVE(rstdf, N); CARVE(logits, N*V);
+    CARVE(probs, N*V); CARVE(losses, N);
+#undef CARVE
+    if (off != total) die("internal: activation layout mismatch");
+    base = m->grads_mem;
+    off = 0;
+#define CARVE(field, count) do { m->d.field = base + off; off += (count); } while (0)
+    CARVE(dx, N*C); CARVE(dln, N*C); CARVE(dq, N*C); CARVE(dqr, N*C); CARVE(datty, N*C); CARVE(dproj, N*C);
+    CARVE(dk, N*KVC); CARVE(dkr, N*KVC); CARVE(dv, N*KVC); CARVE(dh1, N*F); CARVE(dh3, N*F); CARVE(dhg, N*F);
+    CARVE(dlogits, N*V); CARVE(datt_buf, (size_t)T);
+#undef CARVE
+    if (off != gtotal) die("internal: gradient layout mismatch");
+    m->B = B; m->T = T;
+}
+
+/* Forward pass over a batch: inputs (B,T) token ids, targets (B,T) next ids
+ * or -1 (no loss at that position; NULL = no loss at all: logits only).
+ * Fills m->a.losses[n] = -log p(target) for every row with a target.
+ * When training and m->dropout > 0, residual-branch dropout uses masks
+ * derived from m->dropout_seed, layer and site (never from call order). */
+static void model_forward(Model *m, const int *inputs, const int *targets, int B, int T, int training) {
+    const Config *c = &m->cfg;
+    const Weights *w = &m->w;
+    Acts *a = &m->a;
+    int C = c->dim, F = c->hidden_dim, V = c->vocab_size, H = c->n_heads, KVH = c->n_kv_heads;
+    int hd = cfg_head_dim(c), KVC = cfg_kv_dim(c), N = B * T, l, n;
+    int use_dropout = training && m->dropout > 0.0f;
+    const float *x;
+
+    model_alloc_acts(m, B, T);
+    for (n = 0; n < N; n++) {
+        if (inputs[n] < 0 || inputs[n] >= V) die("token id %d out of range [0, %d)", inputs[n], V);
+        m->pos[n] = n % T;
+        m->inputs[n] = inputs[n];
+        m->targets[n] = targets ? targets[n] : -1;
+    }
+    embedding_forward(a->x0, m->inputs, w->tok_emb, N, C);
+    x = a->x0;
+    for (l = 0; l < c->n_layers; l++) {
+        size_t NC = (size_t)N * C, NK = (size_t)N * KVC, NF = (size_t)N * F;
+        float *ln1 = a->ln1 + l * NC, *rstd1 = a->rstd1 + (size_t)l * N;
+        float *q = a->q + l * NC, *k = a->k + l * NK, *v = a->v + l * NK;
+        float *att = a->att + (size_t)l * B * H * T * T, *atty = a->atty + l * NC;
+        float *mask1 = a->mask1 + l * NC, *res1 = a->res1 + l * NC;
+        float *ln2 = a->ln2 + l * NC, *rstd2 = a->rstd2 + (size_t)l * N;
+        float *h1 = a->h1 + l * NF, *h3 = a->h3 + l * NF, *hg = a->hg + l * NF;
+        float *mask2 = a->mask2 + l * NC, *res2 = a->res2 + l * NC;
+        float *proj = m->d.dproj; /* scratch for a sublayer's output before the residual add */
+
+        /* attention block */
+        rmsnorm_forward(ln1, rstd1, x, w->attn_norm + (size_t)l * C, N, C, c->norm_eps);
+        matmul_forward(q, ln1, w->wq + (size_t)l * C * C, N, C, C);
+        matmul_forward(k, ln1, w->wk + (size_t)l * KVC * C, N, C, KVC);
+        matmul_forward(v, ln1, w->wv + (size_t)l * KVC * C, N, C, KVC);
+        rope_forward(q, q, m->pos, m->rope_cos, m->rope_sin, N, H, hd);
+        rope_forward(k, k, m->pos, m->rope_cos, m->rope_sin, N, KVH, hd);
+        attention_forward(atty, att, q, k, v, B, T, H, KVH, hd);
+        matmul_forward(proj, atty, w->wo + (size_t)l * C * C, N, C, C);
+        if (use_dropout) dropout_forward(proj, mask1, proj, NC, m->dropout, hash64(m->dropout_seed, (uint64_t)(2 * l)));
+        residual_forward(res1, x, proj, NC);
+
+        /* feed-forward block */
+        rmsnorm_forward(ln2, rstd2, res1, w->ffn_norm + (size_t)l * C, N, C, c->norm_eps);
+        matmul_forward(h1, ln2, w->w1 + (size_t)l * F * C, N, C, F);
+        matmul_forward(h3, ln2, w->w3 + (size_t)l * F * C, N, C, F);
+        swiglu_forward(hg, h1, h3, NF);
+        matmul_forward(proj, hg, w->w2 + (size_t)l * C * F, N, F, C);
+        if (use_dropout) dropout_forward(proj, mask2, proj, NC, m->dropout, hash64(m->dropout_seed, (uint64_t)(2 * l + 1)));
+        residual_forward(res2, res1, proj, NC);
+        x = res2;
+    }
+    rmsnorm_forward(a->lnf, a->rstdf, x, w->final_norm, N, C, c->norm_eps);
+    matmul_forward(a->logits, a->lnf, w->output, N, C, V);
+    m->has_probs = 0;
+    if (targets) {
+        softmax_crossentropy_forward(a->losses, a->probs, a->logits, m->targets, N, V);
+        m->has_probs = 1;
+    }
+}
+
+/* Backward pass after model_forward(..., targets, training). dlosses[n] is
+ * dLoss/dlosses[n] (0 where a row does not count); gradients ACCUMULATE into
+ * m->grads (the caller zeroes them once per optimizer step). */
+static void model_backward(Model *m, const float *dlosses, int training) {
+    const Config *c = &m->cfg;
+    const Weights *w = &m->w;
+    Weights *g = &m->g;
+    Acts *a = &m->a;
+    Grads *d = &m->d;
+    int B = m->B, T = m->T, N = B * T, C = c->dim, F = c->hidden_dim, V = c->vocab_size;
+    int H = c->n_heads, KVH = c->n_kv_heads, hd = cfg_head_dim(c), KVC = cfg_kv_dim(c), l;
+    int use_dropout = training && m->dropout > 0.0f;
+    size_t NC = (size_t)N * C, NK = (size_t)N * KVC, NF = (size_t)N * F;
+
+    if (!m->grads) die("internal: backward without gradient buffers");
+    if (!m->has_probs) die("internal: backward needs a forward pass with targets");
+    memset(d->dlogits, 0, (size_t)N * V * sizeof(float));
+    softmax_crossentropy_backward(d->dlogits, dlosses, a->probs, m->targets, N, V);
+    memset(d->dln, 0, NC * sizeof(float));
+    matmul_backward(d->dln, g->output, d->dlogits, a->lnf, w->output, N, C, V);
+    memset(d->dx, 0, NC * sizeof(float));
+    rmsnorm_backward(d->dx, g->final_norm, d->dln, c->n_layers ? a->res2 + (size_t)(c->n_layers - 1) * NC : a->x0,
+                     w->final_norm, a->rstdf, N, C);
+
+    for (l = c->n_layers - 1; l >= 0; l--) {
+        const float *x_in = l == 0 ? a->x0 : a->res2 + (size_t)(l - 1) * NC;
+        float *ln1 = a->ln1 + l * NC, *rstd1 = a->rstd1 + (size_t)l * N;
+        float *q = a->q + l * NC, *k = a->k + l * NK, *v = a->v + l * NK;
+        float *att = a->att + (size_t)l * B * H * T * T, *atty = a->atty + l * NC;
+        float *res1 = a->res1 + l * NC, *ln2 = a->ln2 + l * NC, *rstd2 = a->rstd2 + (size_t)l * N;
+        float *h1 = a->h1 + l * NF, *h3 = a->h3 + l * NF, *hg = a->hg + l * NF;
+        const float *dsub; /* gradient of the sublayer output before dropout */
+
+        /* feed-forward block: res2 = res1 + dropout(hg @ w2^T); d->dx holds dres2 */
+        if (use_dropout) {
+            memset(d->dproj, 0, NC * sizeof(float));
+            dropout_backward(d->dproj, d->dx, a->mask2 + l * NC, NC);
+            dsub = d->dproj;
+        } else {
+            dsub = d->dx;
+        }
+        memset(d->dhg, 0, NF * sizeof(float));
+        matmul_backward(d->dhg, g->w2 + (size_t)l * C * F, dsub, hg, w->w2 + (size_t)l * C * F, N, F, C);
+        memset(d->dh1, 0, NF * sizeof(float));
+        memset(d->dh3, 0, NF * sizeof(float));
+        swiglu_backward(d->dh1, d->dh3, d->dhg, h1, h3, NF);
+        memset(d->dln, 0, NC * sizeof(float));
+        matmul_backward(d->dln, g->w1 + (size_t)l * F * C, d->dh1, ln2, w->w1 + (size_t)l * F * C, N, C, F);
+        matmul_backward(d->dln, g->w3 + (size_t)l * F * C, d->dh3, ln2, w->w3 + (size_t)l * F * C, N, C, F);
+        /* dres1 = dres2 (the skip path) + the norm's contribution: accumulate in place */
+        rmsnorm_backward(d->dx, g->ffn_norm + (size_t)l * C, d->dln, res1, w->ffn_norm + (size_t)l * C, rstd2, N, C);
+
+        /* attention block: res1 = x_in + dropout(atty @ wo^T); d->dx holds dres1 */
+        if (use_dropout) {
+            memset(d->dproj, 0, NC * sizeof(float));
+            dropout_backward(d->dproj, d->dx, a->mask1 + l * NC, NC);
+            dsub = d->dproj;
+        } else {
+            dsub = d->dx;
+        }
+        memset(d->datty, 0, NC * sizeof(float));
+        matmul_backward(d->datty, g->wo + (size_t)l * C * C, dsub, atty, w->wo + (size_t)l * C * C, N, C, C);
+        memset(d->dqr, 0, NC * sizeof(float));
+        memset(d->dkr, 0, NK * sizeof(float));
+        memset(d->dv, 0, NK * sizeof(float));
+        attention_backward(d->dqr, d->dkr, d->dv, d->datt_buf, d->datty, att, q, k, v, B, T, H, KVH, hd);
+        memset(d->dq, 0, NC * sizeof(float));
+        memset(d->dk, 0, NK * sizeof(float));
+        rope_backward(d->dq, d->dqr, m->pos, m->rope_cos, m->rope_sin, N, H, hd);
+        rope_backward(d->dk, d->dkr, m->pos, m->rope_cos, m->rope_sin, N, KVH, hd);
+        memset(d->dln, 0, NC * sizeof(float));
+        matmul_backward(d->dln, g->wq + (size_t)l * C * C, d->dq, ln1, w->wq + (size_t)l * C * C, N, C, C);
+        matmul_backward(d->dln, g->wk + (size_t)l * KVC * C, d->dk, ln1, w->wk + (size_t)l * KVC * C, N, C, KVC);
+        matmul_backward(d->dln, g->wv + (size_t)l * KVC * C, d->dv, ln1, w->wv + (size_t)l * KVC * C, N, C, KVC);
+        rmsnorm_backward(d->dx, g->attn_norm + (size_t)l * C, d->dln, x_in, w->attn_norm + (size_t)l * C, rstd1, N, C);
+    }
+    embedding_backward(g->tok_emb, d->dx, m->inputs, N, C);
+}
+
+static void model_alloc_grads(Model *m) {
+    if (!m->grads) {
+        m->grads = xcalloc(m->n_params, sizeof(float));
+        weights_views(&m->g, m->grads, &m->cfg);
+    }
+}
+
+/* ==========================================================================
+ * 3. Checkpoints
+ *
+ * File layout, version 1, all little-endian (README "Checkpoint format"):
+ *   magic "SRLMCKPT" (8 bytes), u32 version = 1,
+ *   u32 dim, n_layers, n_heads, n_kv_heads, hidden_dim, vocab_size, max_seq_len, tied,
+ *   f32 rope_theta, f32 norm_eps,
+ *   u32 meta_len, meta_len bytes of UTF-8 provenance text (no NUL),
+ *   u64 n_params, n_params x f32 parameters in storage order,
+ *   32 bytes: SHA-256 of every byte before it.
+ * ========================================================================== */
+
+#define CKPT_MAGIC "SRLMCKPT"
+#define CKPT_VERSION 1u
+#define CKPT_HEADER_BYTES (8 + 4 + 8 * 4 + 2 * 4)
+
+static void ckpt_serialize(Buf *b, const Model *m, const char *meta) {
+    const Config *c = &m->cfg;
+    size_t i;
+    uint8_t digest[32];
+    size_t mlen = meta ? strlen(meta) : 0;
+    buf_put(b, CKPT_MAGIC, 8);
+    buf_u32(b, CKPT_VERSION);
+    buf_u32(b, (uint32_t)c->dim); buf_u32(b, (uint32_t)c->n_layers); buf_u32(b, (uint32_t)c->n_heads);
+    buf_u32(b, (uint32_t)c->n_kv_heads); buf_u32(b, (uint32_t)c->hidden_dim); buf_u32(b, (uint32_t)c->vocab_size);
+    buf_u32(b, (uint32_t)c->max_seq_len); buf_u32(b, (uint32_t)c->tied);
+    buf_f32(b, c->rope_theta); buf_f32(b, c->norm_eps);
+    buf_u32(b, (uint32_t)mlen);
+    if (mlen) buf_put(b, meta, mlen);
+    buf_u64(b, (uint64_t)m->n_params);
+    buf_reserve(b, m->n_params * 4 + 32);
+    for (i = 0; i < m->n_params; i++) { le_put_f32(b->p + b->n, m->params[i]); b->n += 4; }
+    sha256(b->p, b->n, digest);
+    buf_put(b, digest, 32);
+}
+
+/* Write a checkpoint atomically; prints "<path>  sha256 <hex>" style digest into hex_out if given. */
+static int ckpt_save(const char *path, const Model *m, const char *meta, char hex_out[65]) {
+    Buf b = {0, 0, 0};
+    int rc;
+    ckpt_serialize(&b, m, meta);
+    if (hex_out) { uint8_t dg[32]; sha256(b.p, b.n, dg); sha256_hex(dg, hex_out); }
+    rc = write_file_atomic(path, b.p, b.n);
+    free(b.p);
+    return rc;
+}
+
+/* Parse a checkpoint image. Returns NULL and the model filled, or a static
+ * description of the fault (the caller names the file). meta_out (optional)
+ * receives a malloc'd copy of the provenance text. */
+static const char *ckpt_parse(Model *m, const uint8_t *p, size_t n, char **meta_out) {
+    static char msg[160];
+    Config c;
+    uint32_t version, mlen;
+    uint64_t np;
+    size_t off, i, need;
+    uint8_t digest[32];
+    if (n == 0) return "empty file";
+    if (n < 8 || memcmp(p, CKPT_MAGIC, 8) != 0) return "not an srlm checkpoint (bad magic)";
+    if (n < 12) return "truncated in the header";
+    version = le_get_u32(p + 8);
+    if (version != CKPT_VERSION) {
+        snprintf(msg, sizeof msg, "unsupported checkpoint version %lu (this build reads %u)", (unsigned long)version, CKPT_VERSION);
+        return msg;
+    }
+    if (n < CKPT_HEADER_BYTES + 4) return "truncated in the header";
+    c.dim = (int)le_get_u32(p + 12); c.n_layers = (int)le_get_u32(p + 16); c.n_heads = (int)le_get_u32(p + 20);
+    c.n_kv_heads = (int)le_get_u32(p + 24); c.hidden_dim = (int)le_get_u32(p + 28); c.vocab_size = (int)le_get_u32(p + 32);
+    c.max_seq_len = (int)le_get_u32(p + 36); c.tied = (int)le_get_u32(p + 40);
+    c.rope_theta = le_get_f32(p + 44); c.norm_eps = le_get_f32(p + 48);
+    /* u32 fields above 2^31 become negative ints and fail the range checks */
+    if (config_invalid(&c)) { snprintf(msg, sizeof msg, "invalid config: %s", config_invalid(&c)); return msg; }
+    mlen = le_get_u32(p + CKPT_HEADER_BYTES);
+    off = CKPT_HEADER_BYTES + 4;
+    if (mlen > n - off) return "truncated in the metadata";
+    off += mlen;
+    if (n - off < 8) return "truncated before the parameter count";
+    np = le_get_u64(p + off);
+    off += 8;
+    if (np != (uint64_t)param_count(&c)) {
+        snprintf(msg, sizeof msg, "parameter count %llu does not match the config (%lu)",
+                 (unsigned long long)np, (unsigned long)param_count(&c));
+        return msg;
+    }
+    need = off + (size_t)np * 4 + 32;
+    if (n < need) return "truncated in the parameters or checksum";
+    if (n > need) return "trailing bytes after the checksum";
+    sha256(p, n - 32, digest);
+    if (memcmp(digest, p + n - 32, 32) != 0) return "checksum mismatch (file corrupted)";
+    for (i = 0; i < (size_t)np; i++) {
+        if (!f32_isfinite(le_get_f32(p + off + 4 * i))) {
+            snprintf(msg, sizeof msg, "non-finite parameter at index %lu", (unsigned long)i);
+            return msg;
+        }
+    }
+    memset(m, 0, sizeof(*m));
+    m->cfg = c;
+    model_init_buffers(m);
+    for (i = 0; i < (size_t)np; i++) m->params[i] = le_get_f32(p + off + 4 * i);
+    if (meta_out) {
+        *meta_out = xmalloc(mlen + 1);
+        memcpy(*meta_out, p + CKPT_HEADER_BYTES + 4, mlen);
+        (*meta_out)[mlen] = 0;
+    }
+    return NULL;
+}
+
+/* Load a checkpoint or die with one line naming the file and the fault.
+ * sha_hex (optional) receives the SHA-256 of the whole file. */
+static void ckpt_load(Model *m, const char *path, char sha_hex[65]) {
+    uint8_t *data;
+    size_t n;
+    const char *why;
+    if (read_file(path, &data, &n) != 0) exit(1);
+    why = ckpt_parse(m, data, n, NULL);
+    if (why) { free(data); die("%s: %s", path, why); }
+    if (sha_hex) { uint8_t dg[32]; sha256(data, n, dg); sha256_hex(dg, sha_hex); }
+    free(data);
+}
+
+/* ==========================================================================
+ * 4. Training: AdamW with decoupled weight decay, warm-up + cosine/linear
+ *    decay to a floor, global-norm clipping, dropout on its own stream.
+ * ========================================================================== */
+
+typedef struct {
+    int steps;          /* optimizer steps */
+    int batch;          /* sequences per step (B) */
+    int seq;            /* tokens per sequence (T) */
+    float lr, lr_min;   /* peak and floor */
+    int warmup;         /* linear warm-up steps */
+    int linear;         /* 1: linear decay; 0: cosine */
+    float b1, b2, eps, weight_decay, clip;
+    float dropout;
+    uint64_t seed;
+    int log_every;      /* 0 = quiet */
+} TrainConfig;
+
+static TrainConfig train_config_default(void) {
+    TrainConfig t;
+    t.steps = 200; t.batch = 16; t.seq = 128; t.lr = 3e-3f; t.lr_min = 3e-4f; t.warmup = 20; t.linear = 0;
+    t.b1 = 0.9f; t.b2 = 0.95f; t.eps = 1e-8f; t.weight_decay = 0.1f; t.clip = 1.0f; t.dropout = 0.0f;
+    t.seed = 1; t.log_every = 10;
+    return t;
+}
+
+/* Learning rate at optimizer step s (0-based). Cosine uses our own ts_cos in
+ * double, rounded once to float, so every build agrees. */
+static float lr_at(const TrainConfig *t, int s) {
+    double progress;
+    if (t->warmup > 0 && s < t->warmup) return t->lr * (float)(s + 1) / (float)t->warmup;
+    if (t->steps <= t->warmup) return t->lr;
+    progress = (double)(s - t->warmup) / (double)(t->steps - t->warmup);
+    if (progress > 1.0) progress = 1.0;
+    if (t->linear) return (float)((double)t->lr_min + ((double)t->lr - (double)t->lr_min) * (1.0 - progress));
+    return (float)((double)t->lr_min + 0.5 * ((double)t->lr - (double)t->lr_min) * (1.0 + ts_cos(3.14159265358979323846 * progress)));
+}
+
+/* Optimizer state that must travel with a resumed run. */
+typedef struct { int step; double b1_pow, b2_pow; } OptState;
+
+/* One AdamW step over all parameters from the accumulated gradients.
+ * Norm weights (1-D gains) get no weight decay; matrices do.
+ * Returns the gradient norm before clipping. */
+static float optimizer_step(Model *m, OptState *os, const TrainConfig *t, float lr) {
+    size_t sizes[N_PTENSORS];
+    double sumsq = sum_squares(m->grads, m->n_params);
+    float norm = (float)sqrt(sumsq);
+    float bc1, bc2;
+    size_t off = 0, i;
+    int k;
+    if (!m->adam_m) {
+        m->adam_m = xcalloc(m->n_params, sizeof(float));
+        m->adam_v = xcalloc(m->n_params, sizeof(float));
+    }
+    if (t->clip > 0.0f && norm > t->clip) {
+        float scale = t->clip / norm;
+        for (i = 0; i < m->n_params; i++) m->grads[i] *= scale;
+    }
+    /* bias corrections: the powers advance once per step, not per parameter */
+    os->step += 1;
+    os->b1_pow *= (double)t->b1;
+    os->b2_pow *= (double)t->b2;
+    bc1 = (float)(1.0 - os->b1_pow);
+    bc2 = (float)(1.0 - os->b2_pow);
+    param_sizes(&m->cfg, sizes);
+    for (k = 0; k < N_PTENSORS; k++) {
+        int is_norm = (k == P_ATTN_NORM || k == P_FFN_NORM || k == P_FINAL_NORM);
+        adamw_update(m->params + off, m->grads + off, m->adam_m + off, m->adam_v + off, sizes[k],
+                     lr, t->b1, t->b2, t->eps, is_norm ? 0.0f : t->weight_decay, bc1, bc2);
+        off += sizes[k];
+    }
+    return norm;
+}
+
+/* A source of training batches: fills inputs/targets (B*T each, target -1 =
+ * no loss) for optimizer step s. Pretraining and SFT/DPO provide their own. */
+typedef struct Batcher {
+    /* fill B rows of at most T_cap tokens; returns the row length T used */
+    int (*next)(struct Batcher *self, int step, int *inputs, int *targets, int B, int T_cap);
+    void *ctx;
+} Batcher;
+
+/* Pretraining batches: windows of T+1 tokens at positions drawn from the
+ * data stream seeded by (seed, step) — reproducible and resumable anywhere. */
+typedef struct { const int *tokens; size_t n; uint64_t seed; } StreamData;
+
+static int stream_next(Batcher *self, int step, int *inputs, int *targets, int B, int T) {
+    const StreamData *sd = self->ctx;
+    Rng r;
+    int b, t;
+    rng_init(&r, hash64(sd->seed, (uint64_t)step), RNG_STREAM_DATA);
+    for (b = 0; b < B; b++) {
+        size_t start = 0, span = sd->n > (size_t)T ? sd->n - (size_t)T : 1;
+        if (span > 1) {
+            /* two 32-bit draws make a 64-bit offset; modulo bias is < 2^-32 here */
+            uint64_t u = ((uint64_t)rng_u32(&r) << 32) | rng_u32(&r);
+            start = (size_t)(u % (uint64_t)span);
+        }
+        for (t = 0; t < T; t++) {
+            size_t i = start + (size_t)t;
+            inputs[b * T + t] = i < sd->n ? sd->tokens[i] : 0;
+            targets[b * T + t] = i + 1 < sd->n ? sd->tokens[i + 1] : -1;
+        }
+    }
+    return T;
+}
+
+/* The training loop: for each step, draw a batch, forward, backward with the
+ * loss averaged over rows that have a target, clip, AdamW. */
+static float train_model(Model *m, const TrainConfig *t, Batcher *batcher, const char *label) {
+    int B = t->batch, T_cap = t->seq, s, n;
+    int *inputs = xmalloc((size_t)B * T_cap * sizeof(int)), *targets = xmalloc((size_t)B * T_cap * sizeof(int));
+    float *dlosses = xmalloc((size_t)B * T_cap * sizeof(float));
+    double tokens_seen = 0.0;
+    OptState os = {0, 1.0, 1.0};
+    double t0 = now_seconds(), ema = 0.0;
+    float last = 0.0f;
+    model_alloc_grads(m);
+    m->dropout = t->dropout;
+    for (s = 0; s < t->steps; s++) {
+        int count = 0, T, N;
+        double loss = 0.0;
+        float lr = lr_at(t, s), norm;
+        T = batcher->next(batcher, s, inputs, targets, B, T_cap);
+        N = B * T;
+        tokens_seen += N;
+        for (n = 0; n < N; n++) count += targets[n] >= 0;
+        if (count == 0) continue; /* nothing to learn from this batch */
+        m->dropout_seed = hash64(t->seed ^ 0x64726f706f7574ull, (uint64_t)s); /* "dropout" */
+        model_forward(m, inputs, targets, B, T, 1);
+        for (n = 0; n < N; n++) {
+            dlosses[n] = targets[n] >= 0 ? 1.0f / (float)count : 0.0f;
+            if (targets[n] >= 0) loss += m->a.losses[n];
+        }
+        loss /= count;
+        memset(m->grads, 0, m->n_params * sizeof(float));
+        model_backward(m, dlosses, 1);
+        norm = optimizer_step(m, &os, t, lr);
+        last = (float)loss;
+        ema = s == 0 ? loss : 0.9 * ema + 0.1 * loss;
+        if (t->log_every > 0 && (s % t->log_every == 0 || s == t->steps - 1)) {
+            double el = now_seconds() - t0;
+            fprintf(stderr, "%s step %d/%d loss %.4f (avg %.4f) lr %.3e gnorm %.3f | %.0f tok/s, ETA %.0fs\n",
+                    label, s + 1, t->steps, loss, ema, (double)lr, (double)norm,
+                    tokens_seen / (el > 0 ? el : 1e-9), el / (s + 1) * (t->steps - s - 1));
+        }
+    }
+    m->dropout = 0.0f;
+    free(inputs); free(targets); free(dlosses);
+    return last;
+}
+
+/* ==========================================================================
+ * 5. Generation: a KV cache and batched decode steps.
+ *
+ * A decode step takes R rows; row i feeds token tok[i] at position pos[i]
+ * of sequence slot slot[i]. Rows of the same slot must come in increasing
+ * position order: every row's keys and values are written to the cache
+ * before any attention is computed, so a whole prompt can be prefilled in
+ * one step and several sequences decoded together. Each output element
+ * uses the same summation order as the training forward pass, so logits
+ * are bit-identical to model_forward's (tests check it).
+ * ========================================================================== */
+
+typedef struct {
+    int slots, max_rows;
+    float *kcache;            /* (L, slots, KVC, max_seq_len): keys transposed, position fastest */
+    float *vcache;            /* (L, slots, max_seq_len, KVC) */
+    float *x, *ln, *rstd, *q, *k, *v, *atty, *proj, *h1, *h3, *hg, *att; /* per-row scratch */
+    float *logits;            /* (max_rows, V) */
+} Decoder;
+
+static void decoder_init(Decoder *d, const Config *c, int slots, int max_rows) {
+    size_t R = (size_t)max_rows, C = (size_t)c->dim, F = (size_t)c->hidden_dim, KVC = (size_t)cfg_kv_dim(c);
+    size_t cache = (size_t)c->n_layers * (size_t)slots * (size_t)c->max_seq_len * KVC;
+    d->slots = slots; d->max_rows = max_rows;
+    d->kcache = xcalloc(cache, sizeof(float));
+    d->vcache = xcalloc(cache, sizeof(float));
+    d->x = xmalloc(R * C * sizeof(float)); d->ln = xmalloc(R * C * sizeof(float)); d->rstd = xmalloc(R * sizeof(float));
+    d->q = xmalloc(R * C * sizeof(float)); d->k = xmalloc(R * KVC * sizeof(float)); d->v = xmalloc(R * KVC * sizeof(float));
+    d->atty = xmalloc(R * C * sizeof(float)); d->proj = xmalloc(R * C * sizeof(float));
+    d->h1 = xmalloc(R * F * sizeof(float)); d->h3 = xmalloc(R * F * sizeof(float)); d->hg = xmalloc(R * F * sizeof(float));
+    d->att = xmalloc((size_t)c->max_seq_len * sizeof(float));
+    d->logits = xmalloc(R * (size_t)c->vocab_size * sizeof(float));
+}
+
+static void decoder_free(Decoder *d) {
+    free(d->kcache); free(d->vcache); free(d->x); free(d->ln); free(d->rstd); free(d->q); free(d->k); free(d->v);
+    free(d->atty); free(d->proj); free(d->h1); free(d->h3); free(d->hg); free(d->att); free(d->logits);
+    memset(d, 0, sizeof(*d));
+}
+
+/* One decode step over R rows; logits land in d->logits (R, V). */
+static void decoder_step(const Model *m, Decoder *d, const int *tok, const int *pos, const int *slot, int R) {
+    const Config *c = &m->cfg;
+    const Weights *w = &m->w;
+    int C = c->dim, F = c->hidden_dim, V = c->vocab_size, H = c->n_heads, KVH = c->n_kv_heads;
+    int hd = cfg_head_dim(c), KVC = cfg_kv_dim(c), T = c->max_seq_len, l, i;
+    if (R > d->max_rows) die("internal: decoder step with %d rows > %d", R, d->max_rows);
+    for (i = 0; i < R; i++) {
+        if (tok[i] < 0 || tok[i] >= V) die("token id %d out of range [0, %d)", tok[i], V);
+        if (pos[i] < 0 || pos[i] >= T) die("position %d beyond max_seq_len %d", pos[i], T);
+        if (slot[i] < 0 || slot[i] >= d->slots) die("internal: bad decoder slot %d", slot[i]);
+    }
+    embedding_forward(d->x, tok, w->tok_emb, R, C);
+    for (l = 0; l < c->n_layers; l++) {
+        size_t layer_off = (size_t)l * (size_t)d->slots * (size_t)T * (size_t)KVC;
+        rmsnorm_forward(d->ln, d->rstd, d->x, w->attn_norm + (size_t)l * C, R, C, c->norm_eps);
+        matmul_forward(d->q, d->ln, w->wq + (size_t)l * C * C, R, C, C);
+        matmul_forward(d->k, d->ln, w->wk + (size_t)l * KVC * C, R, C, KVC);
+        matmul_forward(d->v, d->ln, w->wv + (size_t)l * KVC * C, R, C, KVC);
+        rope_forward(d->q, d->q, pos, m->rope_cos, m->rope_sin, R, H, hd);
+        rope_forward(d->k, d->k, pos, m->rope_cos, m->rope_sin, R, KVH, hd);
+        for (i = 0; i < R; i++) { /* keys transposed (KVC, T), values (T, KVC) */
+            size_t base = layer_off + (size_t)slot[i] * T * KVC;
+            int j;
+            for (j = 0; j < KVC; j++) d->kcache[base + (size_t)j * T + (size_t)pos[i]] = d->k[(size_t)i * KVC + j];
+            memcpy(d->vcache + base + (size_t)pos[i] * KVC, d->v + (size_t)i * KVC, (size_t)KVC * sizeof(float));
+        }
+        for (i = 0; i < R; i++) {
+            size_t base = layer_off + (size_t)slot[i] * T * KVC;
+            attention_row_forward(d->atty + (size_t)i * C, d->att, d->q + (size_t)i * C,
+                                  d->kcache + base, d->vcache + base, pos[i] + 1, T, H, KVH, hd);
+        }
+        matmul_forward(d->proj, d->atty, w->wo + (size_t)l * C * C, R, C, C);
+        residual_forward(d->x, d->x, d->proj, (size_t)R * C);
+        rmsnorm_forward(d->ln, d->rstd, d->x, w->ffn_norm + (size_t)l * C, R, C, c->norm_eps);
+        matmul_forward(d->h1, d->ln, w->w1 + (size_t)l * F * C, R, C, F);
+        matmul_forward(d->h3, d->ln, w->w3 + (size_t)l * F * C, R, C, F);
+        swiglu_forward(d->hg, d->h1, d->h3, (size_t)R * F);
+        matmul_forward(d->proj, d->hg, w->w2 + (size_t)l * C * F, R, F, C);
+        residual_forward(d->x, d->x, d->proj, (size_t)R * C);
+    }
+    rmsnorm_forward(d->ln, d->rstd, d->x, w->final_norm, R, C, c->norm_eps);
+    matmul_forward(d->logits, d->ln, w->output, R, C, V);
+}
+
+/* Sampling from one row of logits.
+ * temperature 0: greedy (lowest index among equal maxima), no draw.
+ * Otherwise p = softmax(logits / temperature) (max-subtracted, sum sequential
+ * in index order). With top_p < 1 the smallest prefix of tokens sorted by
+ * probability descending (index ascending on ties) whose mass reaches top_p
+ * is kept; with top_p >= 1 all tokens are kept in index order. One uniform
+ * draw u per token: the first kept token whose running mass exceeds u times
+ * the kept mass is chosen. probs and idx are scratch of V entries. */
+static int sample_token(const float *logits, int V, float temperature, float top_p, Rng *r, float *probs, int *idx) {
+    int i, best = 0, kept;
+    float maxv, sum = 0.0f, cum = 0.0f, target, acc = 0.0f;
+    for (i = 1; i < V; i++) if (logits[i] > logits[best]) best = i;
+    if (temperature <= 0.0f) return best;
+    maxv = logits[best];
+    for (i = 0; i < V; i++) { probs[i] = ts_expf((logits[i] - maxv) / temperature); sum += probs[i]; }
+    for (i = 0; i < V; i++) probs[i] /= sum;
+    if (top_p < 1.0f) {
+        argsort_desc(idx, probs, V);
+        for (kept = 0; kept < V; ) {
+            cum += probs[idx[kept++]];
+            if (cum >= top_p) break;
+        }
+    } else {
+        for (i = 0; i < V; i++) { idx[i] = i; cum += probs[i]; }
+        kept = V;
+    }
+    target = rng_uniform(r) * cum;
+    for (i = 0; i < kept; i++) {
+        acc += probs[idx[i]];
+        if (acc > target) return idx[i];
+    }
+    return idx[kept - 1]; /* rounding left the draw past the end: take the last kept token */
+}
+
+/* Generate continuations of n prompts, d->slots sequences at a time.
+ * Sequence i samples from its own stream rng_init(seeds[i], RNG_STREAM_SAMPLE),
+ * so its text does not depend on which others share its batch.
+ * Generation stops at any of the stop ids (not included in the output), after
+ * max_new tokens, or at the model's context end. out[i] is malloc'd. */
+typedef struct {
+    int max_new;
+    float temperature, top_p;
+    const int *stops; int n_stops;
+} GenConfig;
+
+static int is_stop(const GenConfig *g, int tok) {
+    int i;
+    for (i = 0; i < g->n_stops; i++) if (g->stops[i] == tok) return 1;
+    return 0;
+}
+
+/* Run a decode step over R rows and sample the next token of every row that
+ * ends its sequence's known text (last[slot] == pos); slots that share that
+ * sequence's prompt (leader[k] == slot) sample from the same logits with
+ * their own streams. */
+static void step_and_sample(const Model *m, Decoder *d, const int *rtok, const int *rpos, const int *rslot, int R,
+                            const int *last, const int *leader, int nb, const GenConfig *g, Rng *rng, int *next,
+                            float *probs, int *idx) {
+    int V = m->cfg.vocab_size, r, k;
+    decoder_step(m, d, rtok, rpos, rslot, R);
+    for (r = 0; r < R; r++) {
+        int j = rslot[r];
+        const float *lg = d->logits + (size_t)r * V;
+        if (rpos[r] != last[j]) continue;
+        next[j] = sample_token(lg, V, g->temperature, g->top_p, &rng[j], probs, idx);
+        if (leader) for (k = j + 1; k < nb && leader[k] == j; k++)
+            next[k] = sample_token(lg, V, g->temperature, g->top_p, &rng[k], probs, idx);
+    }
+}
+
+/* Copy one slot's cached keys/values for positions 0..len-1 to another slot. */
+static void decoder_copy_prefix(const Model *m, Decoder *d, int from, int to, int len) {
+    const Config *c = &m->cfg;
+    size_t T = (size_t)c->max_seq_len, KVC = (size_t)cfg_kv_dim(c), l, j;
+    for (l = 0; l < (size_t)c->n_layers; l++) {
+        size_t layer_off = l * (size_t)d->slots * T * KVC;
+        float *ks = d->kcache + layer_off + (size_t)from * T * KVC, *kd = d->kcache + layer_off + (size_t)to * T * KVC;
+        for (j = 0; j < KVC; j++) memcpy(kd + j * T, ks + j * T, (size_t)len * sizeof(float));
+        memcpy(d->vcache + layer_off + (size_t)to * T * KVC, d->vcache + layer_off + (size_t)from * T * KVC,
+               (size_t)len * KVC * sizeof(float));
+    }
+}
+
+/* Generate continuations of n prompts, d->slots sequences at a time.
+ * Sequence i samples from its own stream rng_init(seeds[i], RNG_STREAM_SAMPLE),
+ * so its text does not depend on which others share its batch. Consecutive
+ * sequences given the same prompt array are prefilled once and share the
+ * cache prefix (judging samples 3 judgments of one prompt, AIFT 4 responses):
+ * the cached numbers are the same ones recomputation would give.
+ * Generation stops at any stop id (not included in the output), after
+ * max_new tokens, or at the model's context end. out[i] is malloc'd. */
+static void generate(const Model *m, Decoder *d, int n, int *const *prompts, const int *prompt_len,
+                     const uint64_t *seeds, const GenConfig *g, int **out, int *out_len) {
+    int V = m->cfg.vocab_size, T = m->cfg.max_seq_len, first, i, p, R;
+    float *probs = xmalloc((size_t)V * sizeof(float));
+    int *idx = xmalloc((size_t)V * sizeof(int));
+    int *rtok = xmalloc((size_t)d->max_rows * sizeof(int)), *rpos = xmalloc((size_t)d->max_rows * sizeof(int));
+    int *rslot = xmalloc((size_t)d->max_rows * sizeof(int));
+    int *last = xmalloc((size_t)d->slots * sizeof(int)), *next = xmalloc((size_t)d->slots * sizeof(int));
+    int *done = xmalloc((size_t)d->slots * sizeof(int)), *leader = xmalloc((size_t)d->slots * sizeof(int));
+    Rng *rng = xmalloc((size_t)d->slots * sizeof(Rng));
+    for (first = 0; first < n; first += d->slots) {
+        int nb = n - first < d->slots ? n - first : d->slots;
+        /* prefill: every prompt token of every leader as a row, in chunks of max_rows */
+        for (i = 0; i < nb; i++) {
+            int len = prompt_len[first + i];
+            if (len < 1) die("internal: empty prompt");
+            if (len >= T) die("prompt of %d tokens does not fit the context (%d)", len, T);
+            rng_init(&rng[i], seeds[first + i], RNG_STREAM_SAMPLE);
+            out[first + i] = xmalloc((size_t)(g->max_new + 1) * sizeof(int));
+            out_len[first + i] = 0;
+            last[i] = len - 1;
+            done[i] = 0;
+            leader[i] = (i > 0 && prompts[first + i] == prompts[first + i - 1] && len == prompt_len[first + i - 1])
+                        ? leader[i - 1] : i;
+        }
+        R = 0;
+        for (i = 0; i < nb; i++) {
+            if (leader[i] != i) continue;
+            for (p = 0; p < prompt_len[first + i]; p++) {
+                rtok[R] = prompts[first + i][p]; rpos[R] = p; rslot[R] = i; R++;
+                if (R == d->max_rows) {
+                    step_and_sample(m, d, rtok, rpos, rslot, R, last, leader, nb, g, rng, next, probs, idx);
+                    R = 0;
+                }
+            }
+        }
+        if (R) step_and_sample(m, d, rtok, rpos, rslot, R, last, leader, nb, g, rng, next, probs, idx);
+        for (i = 0; i < nb; i++)
+            if (leader[i] != i) decoder_copy_prefix(m, d, leader[i], i, prompt_len[first + i]);
+        /* decode: one row per unfinished sequence per step */
+        for (;;) {
+            R = 0;
+            for (i = 0; i < nb; i++) {
+                int *o = out[first + i], *ol = &out_len[first + i];
+                if (done[i]) continue;
+                if (is_stop(g, next[i]) || *ol >= g->max_new) { done[i] = 1; continue; }
+                o[(*ol)++] = next[i];
+                if (last[i] + 1 >= T) { done[i] = 1; continue; } /* context full */
+                last[i]++;
+                rtok[R] = next[i]; rpos[R] = last[i]; rslot[R] = i; R++;
+            }
+            if (R == 0) break;
+            step_and_sample(m, d, rtok, rpos, rslot, R, last, NULL, nb, g, rng, next, probs, idx);
+        }
+    }
+    free(probs); free(idx); free(rtok); free(rpos); free(rslot); free(last); free(next); free(done); free(leader); free(rng);
+}
+
+/* Text -> ids: with a tokenizer, BPE; without, one id per byte (vocab >= 256). */
+static int *encode_text(const Tokenizer *tok, const uint8_t *text, size_t n, size_t *n_out) {
+    int *ids = xmalloc((n ? n : 1) * sizeof(int));
+    size_t i;
+    if (tok) *n_out = tok_encode(tok, text, n, ids);
+    else { for (i = 0; i < n; i++) ids[i] = text[i]; *n_out = n; }
+    return ids;
+}
+
+/* ids -> bytes (NUL-terminated; special tokens appear as their spelling). */
+static char *decode_ids(const Tokenizer *tok, const int *ids, size_t n, size_t *n_out) {
+    size_t need, i;
+    char *s;
+    if (!tok) {
+        s = xmalloc(n + 1);
+        for (i = 0; i < n; i++) s[i] = (char)(ids[i] < 256 && ids[i] >= 0 ? ids[i] : '?');
+        s[n] = 0;
+        if (n_out) *n_out = n;
+        return s;
+    }
+    need = tok_decode(tok, ids, n, NULL, 0);
+    s = xmalloc(need + 1);
+    tok_decode(tok, ids, n, (uint8_t *)s, need);
+    s[need] = 0;
+    if (n_out) *n_out = need;
+    return s;
+}
+
+static void tokenizer_load(Tokenizer *tok, const char *path) {
+    uint8_t *data;
+    size_t n;
+    char err[200];
+    if (read_file(path, &data, &n) != 0) exit(1);
+    if (tok_deserialize(tok, data, n, err, sizeof err) != 0) { free(data); die("%s: %s", path, err); }
+    free(data);
+}
+
+/* ==========================================================================
+ * 6. Data files: JSON Lines
+ *
+ * Every data file is JSONL: one JSON object per line. The reader is small and
+ * strict: a line that is not an object, or a wanted field of the wrong type,
+ * is an error naming the file and line. Strings are returned as bytes with
+ * escapes decoded (\uXXXX to UTF-8, surrogate pairs joined).
+ * ========================================================================== */
+
+typedef struct { const char *p, *end; } JsonSpan;
+
+static const char *json_ws(const char *p, const char *e) {
+    while (p < e && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')) p++;
+    return p;
+}
+
+/* Skip one JSON value; returns the byte after it, or NULL if malformed. */
+static const char *json_skip(const char *p, const char *e, int depth) {
+    p = json_ws(p, e);
+    if (p >= e || depth > 64) return NULL;
+    if (*p == '"') {
+        for (p++; p < e; p++) {
+            if (*p == '\\') { if (++p >= e) return NULL; }
+            else if (*p == '"') return p + 1;
+            else if ((unsigned char)*p < 0x20) return NULL;
+        }
+        return NULL;
+    }
+    if (*p == '{' || *p == '[') {
+        char close = *p == '{' ? '}' : ']';
+        int first = 1;
+        p = json_ws(p + 1, e);
+        if (p < e && *p == close) return p + 1;
+        for (;;) {
+            if (!first) {
+                p = json_ws(p, e);
+                if (p < e && *p == close) return p + 1;
+                if (p >= e || *p != ',') return NULL;
+                p++;
+            }
+            first = 0;
+            if (close == '}') {
+                p = json_ws(p, e);
+                if (p >= e || *p != '"') return NULL;
+                p = json_skip(p, e, depth + 1);
+                if (!p) return NULL;
+                p = json_ws(p, e);
+                if (p >= e || *p != ':') return NULL;
+                p++;
+            }
+            p = json_skip(p, e, depth + 1);
+            if (!p) return NULL;
+        }
+    }
+    if (*p == '-' || (*p >= '0' && *p <= '9')) {
+        const char *s = p;
+        if (*p == '-') p++;
+        while (p < e && ((*p >= '0' && *p <= '9') || *p == '.' || *p == 'e' || *p == 'E' || *p == '+' || *p == '-')) p++;
+        return p > s ? p : NULL;
+    }
+    if (e - p >= 4 && (memcmp(p, "true", 4) == 0 || memcmp(p, "null", 4) == 0)) return p + 4;
+    if (e - p >= 5 && memcmp(p, "false", 5) == 0) return p + 5;
+    return NULL;
+}
+
+/* Is [p,e) one well-formed object (and nothing else)? */
+static int json_is_object(const char *p, const char *e) {
+    const char *q;
+    p = json_ws(p, e);
+    if (p >= e || *p != '{') return 0;
+    q = json_skip(p, e, 0);
+    return q && json_ws(q, e) == e;
+}
+
+/* Find a top-level key of a well-formed object; 1 if found. */
+static int json_get(const char *p, const char *e, const char *key, JsonSpan *out) {
+    size_t klen = strlen(key);
+    p = json_ws(p, e);
+    if (p >= e || *p != '{') return 0;
+    p = json_ws(p + 1, e);
+    while (p < e && *p == '"') {
+        const char *ks = p + 1, *ke = json_skip(p, e, 1) - 1, *vs, *ve;
+        p = json_ws(ke + 1, e) + 1; /* past ':' */
+        vs = json_ws(p, e);
+        ve = json_skip(vs, e, 1);
+        if ((size_t)(ke - ks) == klen && memcmp(ks, key, klen) == 0) { out->p = vs; out->end = ve; return 1; }
+        p = json_ws(ve, e);
+        if (p < e && *p == ',') p = json_ws(p + 1, e);
+    }
+    return 0;
+}
+
+static void utf8_put(Buf *b, uint32_t cp) {
+    uint8_t u[4];
+    if (cp < 0x80) { u[0] = (uint8_t)cp; buf_put(b, u, 1); }
+    else if (cp < 0x800) { u[0] = (uint8_t)(0xc0 | cp >> 6); u[1] = (uint8_t)(0x80 | (cp & 63)); buf_put(b, u, 2); }
+    else if (cp < 0x10000) { u[0] = (uint8_t)(0xe0 | cp >> 12); u[1] = (uint8_t)(0x80 | ((cp >> 6) & 63)); u[2] = (uint8_t)(0x80 | (cp & 63)); buf_put(b, u, 3); }
+    else { u[0] = (uint8_t)(0xf0 | cp >> 18); u[1] = (uint8_t)(0x80 | ((cp >> 12) & 63)); u[2] = (uint8_t)(0x80 | ((cp >> 6) & 63)); u[3] = (uint8_t)(0x80 | (cp & 63)); buf_put(b, u, 4); }
+}
+
+static int hex4(const char *p, const char *e, uint32_t *v) {
+    int i;
+    *v = 0;
+    if (e - p < 4) return 0;
+    for (i = 0; i < 4; i++) {
+        char ch = p[i];
+        *v <<= 4;
+        if (ch >= '0' && ch <= '9') *v |= (uint32_t)(ch - '0');
+        else if (ch >= 'a' && ch <= 'f') *v |= (uint32_t)(ch - 'a' + 10);
+        else if (ch >= 'A' && ch <= 'F') *v |= (uint32_t)(ch - 'A' + 10);
+        else return 0;
+    }
+    return 1;
+}
+
+/* Decode a JSON string value to a NUL-terminated malloc'd byte string; NULL if not a string. */
+static char *json_string(JsonSpan v, size_t *len) {
+    Buf b = {0, 0, 0};
+    const char *p = v.p, *e = v.end;
+    if (p >= e || *p != '"') return NULL;
+    for (p++; p < e - 1; p++) {
+        if (*p != '\\') { buf_put(&b, p, 1); continue; }
+        p++;
+        switch (*p) {
+        case 'n': buf_put(&b, "\n", 1); break;
+        case 't': buf_put(&b, "\t", 1); break;
+        case 'r': buf_put(&b, "\r", 1); break;
+        case 'b': buf_put(&b, "\b", 1); break;
+        case 'f': buf_put(&b, "\f", 1); break;
+        case 'u': {
+            uint32_t cp, lo;
+            if (!hex4(p + 1, e, &cp)) { free(b.p); return NULL; }
+            p += 4;
+            if (cp >= 0xd800 && cp < 0xdc00 && e - p > 6 && p[1] == '\\' && p[2] == 'u' && hex4(p + 3, e, &lo) &&
+                lo >= 0xdc00 && lo < 0xe000) {
+                cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+                p += 6;
+            }
+            utf8_put(&b, cp);
+            break;
+        }
+        default: buf_put(&b, p, 1); break; /* \" \\ \/ */
+        }
+    }
+    buf_put(&b, "", 1);
+    if (len) *len = b.n - 1;
+    return (char *)b.p;
+}
+
+static int json_number(JsonSpan v, double *out) {
+    char tmp[64], *end;
+    size_t n = (size_t)(v.end - v.p);
+    if (n == 0 || n >= sizeof tmp) return 0;
+    memcpy(tmp, v.p, n);
+    tmp[n] = 0;
+    *out = strtod(tmp, &end);
+    return *end == 0 && (tmp[0] == '-' || (tmp[0] >= '0' && tmp[0] <= '9'));
+}
+
+/* Iterate over an array's elements: *it starts at the span; returns 1 and the next element. */
+static int json_array_next(JsonSpan arr, const char **it, JsonSpan *elem) {
+    const char *p = *it ? *it : arr.p, *q;
+    if (!*it) { if (p >= arr.end || *p != '[') return 0; p++; }
+    p = json_ws(p, arr.end);
+    if (p < arr.end && *p == ',') p = json_ws(p + 1, arr.end);
+    if (p >= arr.end || *p == ']') return 0;
+    q = json_skip(p, arr.end, 1);
+    if (!q) return 0;
+    elem->p = p; elem->end = q;
+    *it = q;
+    return 1;
+}
+
+/* Write bytes as a JSON string. Valid UTF-8 passes through; control bytes are
+ * escaped; a byte that is not part of valid UTF-8 (JSON cannot carry it)
+ * becomes U+FFFD — callers that must not lose bytes check utf8_valid first. */
+static size_t utf8_seq_len(const uint8_t *s, size_t n) {
+    uint8_t c = s[0];
+    size_t len, i;
+    uint32_t cp;
+    if (c < 0x80) return 1;
+    if (c >= 0xc2 && c <= 0xdf) len = 2;
+    else if (c >= 0xe0 && c <= 0xef) len = 3;
+    else if (c >= 0xf0 && c <= 0xf4) len = 4;
+    else return 0;
+    if (n < len) return 0;
+    for (i = 1; i < len; i++) if ((s[i] & 0xc0) != 0x80) return 0;
+    cp = len == 2 ? (uint32_t)(c & 0x1f) : len == 3 ? (uint32_t)(c & 0x0f) : (uint32_t)(c & 0x07);
+    for (i = 1; i < len; i++) cp = cp << 6 | (s[i] & 0x3f);
+    if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp < 0xe000))) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff))) return 0;
+    return len;
+}
+
+static int utf8_valid(const char *s, size_t n) {
+    size_t i = 0, l;
+    while (i < n) { l = utf8_seq_len((const uint8_t *)s + i, n - i); if (!l) return 0; i += l; }
+    return 1;
+}
+
+static void json_put_string(Buf *b, const char *s, size_t n) {
+    size_t i = 0;
+    buf_put(b, "\"", 1);
+    while (i < n) {
+        uint8_t c = (uint8_t)s[i];
+        size_t l;
+        if (c == '"') { buf_str(b, "\\\""); i++; }
+        else if (c == '\\') { buf_str(b, "\\\\"); i++; }
+        else if (c == '\n') { buf_str(b, "\\n"); i++; }
+        else if (c == '\t') { buf_str(b, "\\t"); i++; }
+        else if (c == '\r') { buf_str(b, "\\r"); i++; }
+        else if (c < 0x20 || c == 0x7f) { buf_printf(b, "\\u%04x", c); i++; }
+        else if ((l = utf8_seq_len((const uint8_t *)s + i, n - i)) > 0) { buf_put(b, s + i, l); i += l; }
+        else { buf_str(b, "\xef\xbf\xbd"); i++; }
+    }
+    buf_put(b, "\"", 1);
+}
+
+/* A JSONL file split into lines; each line checked to be one object. */
+typedef struct { char *data; size_t n; char **line; size_t *len; int count; const char *path; } Jsonl;
+
+static void jsonl_load(Jsonl *j, const char *path) {
+    uint8_t *data;
+    size_t n, i, start = 0;
+    int cap = 64, lineno = 0;
+    if (read_file(path, &data, &n) != 0) exit(1);
+    j->data = (char *)data; j->n = n; j->path = path; j->count = 0;
+    j->line = xmalloc((size_t)cap * sizeof(char *)); j->len = xmalloc((size_t)cap * sizeof(size_t));
+    for (i = 0; i <= n; i++) {
+        if (i == n || data[i] == '\n') {
+            size_t len = i - start;
+            lineno++;
+            if (json_ws((char *)data + start, (char *)data + i) != (char *)data + i) {
+                if (!json_is_object((char *)data + start, (char *)data + i))
+                    die("%s:%d: not a JSON object", path, lineno);
+                if (j->count == cap) {
+                    cap *= 2;
+                    j->line = realloc(j->line, (size_t)cap * sizeof(char *));
+                    j->len = realloc(j->len, (size_t)cap * sizeof(size_t));
+                    if (!j->line || !j->len) die("out of memory");
+                }
+                j->line[j->count] = (char *)data + start;
+                j->len[j->count] = len;
+                j->count++;
+            }
+            start = i + 1;
+        }
+    }
+}
+
+static void jsonl_free(Jsonl *j) { free(j->data); free(j->line); free(j->len); memset(j, 0, sizeof *j); }
+
+/* A required string field of record i, or die naming the file and record. */
+static char *jsonl_str(const Jsonl *j, int i, const char *key) {
+    JsonSpan v;
+    char *s;
+    if (!json_get(j->line[i], j->line[i] + j->len[i], key, &v)) die("%s: record %d has no \"%s\"", j->path, i + 1, key);
+    s = json_string(v, NULL);
+    if (!s) die("%s: record %d: \"%s\" is not a string", j->path, i + 1, key);
+    return s;
+}
+
+/* ==========================================================================
+ * 7. The chat format (one layout for training, generation and judging)
+ *
+ *   <|bos|> <|user|> instruction <|eot|> <|assistant|> response <|eot|>
+ *
+ * The text parts are BPE-encoded as plain bytes, so a user who types
+ * "<|eot|>" gets ordinary tokens; only this function inserts special ids.
+ * The loss of SFT covers the response tokens and the final <|eot|> (the
+ * model must learn to stop); generation feeds everything up to
+ * <|assistant|> and stops at <|eot|>.
+ * ========================================================================== */
+
+/* Encode the prompt part; returns malloc'd ids and *n. */
+static int *chat_prompt(const Tokenizer *tok, const char *instruction, int *n) {
+    size_t len = strlen(instruction), k;
+    int *ids = xmalloc((len + 4) * sizeof(int));
+    ids[0] = TOK_BOS; ids[1] = TOK_USER;
+    k = tok_encode(tok, (const uint8_t *)instruction, len, ids + 2);
+    ids[2 + k] = TOK_EOT; ids[3 + k] = TOK_ASSISTANT;
+    *n = (int)k + 4;
+    return ids;
+}
+
+/* A training example: ids (prompt + response + <|eot|>) and where the response starts. */
+typedef struct { int *ids; int n; int resp_start; } Example;
+
+static Example chat_example(const Tokenizer *tok, const char *instruction, const char *response) {
+    Example ex;
+    size_t rlen = strlen(response), k;
+    int np, *prompt = chat_prompt(tok, instruction, &np);
+    ex.ids = xmalloc(((size_t)np + rlen + 1) * sizeof(int));
+    memcpy(ex.ids, prompt, (size_t)np * sizeof(int));
+    free(prompt);
+    k = tok_encode(tok, (const uint8_t *)response, rlen, ex.ids + np);
+    ex.ids[np + (int)k] = TOK_EOT;
+    ex.n = np + (int)k + 1;
+    ex.resp_start = np;
+    return ex;
+}
+
+/* ==========================================================================
+ * 8. LLM-as-a-Judge: the template, literal filling, the score parser
+ *
+ * The judge prompt (the paper's additive 5-point rubric, our wording) is a
+ * file with exactly one {instruction} and one {response}. Filling is
+ * literal: the template is scanned once and the inserted texts are never
+ * scanned again, so a response that contains "{instruction}" stays as typed.
+ * ========================================================================== */
+
+typedef struct { char *text; size_t n; char path[512]; } JudgeTemplate;
+
+/* Load and check a template: the file's bytes less one final newline. A
+ * placeholder is "{name}" with name of letters and underscores; only
+ * instruction and response are known, each exactly once. */
+static void judge_template_load(JudgeTemplate *jt, const char *path) {
+    uint8_t *data;
+    size_t n, i;
+    int n_inst = 0, n_resp = 0;
+    if (read_file(path, &data, &n) != 0) exit(1);
+    if (n > 0 && data[n - 1] == '\n') n--; /* the file's one final newline is not part of the template */
+    snprintf(jt->path, sizeof jt->path, "%s", path);
+    for (i = 0; i < n; i++) {
+        size_t j = i + 1;
+        if (data[i] != '{') continue;
+        while (j < n && ((data[j] >= 'a' && data[j] <= 'z') || (data[j] >= 'A' && data[j] <= 'Z') || data[j] == '_')) j++;
+        if (j < n && data[j] == '}' && j > i + 1) {
+            size_t len = j - i - 1;
+            if (len == 11 && memcmp(data + i + 1, "instruction", 11) == 0) n_inst++;
+            else if (len == 8 && memcmp(data + i + 1, "response", 8) == 0) n_resp++;
+            else die("%s: unknown placeholder {%.*s} (known: {instruction}, {response})", path, (int)len, data + i + 1);
+            i = j;
+        }
+    }
+    if (n_inst != 1) die("%s: placeholder {instruction} must appear exactly once (found %d)", path, n_inst);
+    if (n_resp != 1) die("%s: placeholder {response} must appear exactly once (found %d)", path, n_resp);
+    jt->text = (char *)data;
+    jt->n = n;
+}
+
+/* Fill literally; returns a malloc'd NUL-terminated string. */
+static char *judge_template_fill(const JudgeTemplate *jt, const char *instruction, const char *response) {
+    Buf b = {0, 0, 0};
+    size_t i = 0;
+    while (i < jt->n) {
+        if (jt->text[i] == '{' && jt->n - i >= 13 && memcmp(jt->text + i, "{instruction}", 13) == 0) {
+            buf_str(&b, instruction); i += 13;
+        } else if (jt->text[i] == '{' && jt->n - i >= 10 && memcmp(jt->text + i, "{response}", 10) == 0) {
+            buf_str(&b, response); i += 10;
+        } else {
+            buf_put(&b, jt->text + i, 1); i++;
+        }
+    }
+    buf_put(&b, "", 1);
+    return (char *)b.p;
+}
+
+/* Is s[i..] one of the separators allowed between "score" and its number?
+ * Returns its length in bytes, 0 if not. ASCII: space, tab, ':', '=', '-',
+ * '*', quotes, '(' ; UTF-8: typographic quotes, en/em dash, full-width colon. */
+static size_t score_sep_len(const char *s, size_t n) {
+    static const char *multi[] = {"\xe2\x80\x9c", "\xe2\x80\x9d", "\xe2\x80\x98", "\xe2\x80\x99", "\xc2\xab", "\xc2\xbb",
+                                  "\xe2\x80\x93", "\xe2\x80\x94", "\xef\xbc\x9a"};
+    size_t k;
+    if (n == 0) return 0;
+    if (strchr(" \t:=-*\"'`(", s[0]) && s[0] != 0) return 1;
+    for (k = 0; k < sizeof multi / sizeof multi[0]; k++) {
+        size_t l = strlen(multi[k]);
+        if (n >= l && memcmp(s, multi[k], l) == 0) return l;
+    }
+    return 0;
+}
+
+static int is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+static int is_digit(char c) { return c >= '0' && c <= '9'; }
+
+/* Parse a judgment's score. Rule: every case-insensitive word "score" (not
+ * part of a longer word) followed by separators and a number is a score
+ * statement; the LAST statement decides. The number is digits with an
+ * optional ".digits"; it may be followed by "/5" or "out of 5" (another
+ * denominator invalidates the statement). A minus sign glued to the digits,
+ * or a value outside 0..5, makes the statement invalid — and an invalid last
+ * statement means "no score": we never fall back to an earlier one, and a
+ * failed parse is never turned into a number. Returns 1 and *score, or 0. */
+static int judge_score_parse(const char *text, size_t n, float *score) {
+    size_t i;
+    int found = 0, valid = 0;
+    double value = 0.0;
+    for (i = 0; i + 5 <= n; i++) {
+        size_t j, sep;
+        double v = 0.0;
+        int neg = 0, nd = 0, ok = 1;
+        if ((text[i] | 32) != 's' || (text[i + 1] | 32) != 'c' || (text[i + 2] | 32) != 'o' ||
+            (text[i + 3] | 32) != 'r' || (text[i + 4] | 32) != 'e') continue;
+        if (i > 0 && is_alpha(text[i - 1])) continue;
+        j = i + 5;
+        if (j < n && is_alpha(text[j])) continue;
+        while (j < n && (sep = score_sep_len(text + j, n - j)) > 0) {
+            if (text[j] == '-' && j + 1 < n && is_digit(text[j + 1])) { neg = 1; j++; break; }
+            j += sep;
+        }
+        if (j >= n || !is_digit(text[j])) continue; /* "score" without a number: not a statement */
+        while (j < n && is_digit(text[j])) { if (nd < 12) v = v * 10.0 + (text[j] - '0'); nd++; j++; }
+        if (j + 1 < n && text[j] == '.' && is_digit(text[j + 1])) {
+            double num = 0.0, den = 1.0; /* exact integers: one correctly rounded division */
+            j++;
+            while (j < n && is_digit(text[j])) {
+                if (den < 1e9) { num = num * 10.0 + (text[j] - '0'); den *= 10.0; }
+                j++;
+            }
+            v += num / den;
+        }
+        if (nd > 6) ok = 0; /* huge numbers are out of range, without overflow */
+        {   /* optional denominator */
+            size_t k = j;
+            while (k < n && text[k] == ' ') k++;
+            if (k < n && text[k] == '/') {
+                k++;
+                while (k < n && text[k] == ' ') k++;
+                if (k < n && text[k] == '5' && (k + 1 >= n || !is_digit(text[k + 1]))) j = k + 1;
+                else ok = 0;
+            } else if (n - k >= 6 && memcmp(text + k, "out of", 6) == 0) {
+                k += 6;
+                while (k < n && text[k] == ' ') k++;
+                if (k < n && text[k] == '5' && (k + 1 >= n || !is_digit(text[k + 1]))) j = k + 1;
+                else ok = 0;
+            }
+        }
+        if (neg || v > 5.0) ok = 0;
+        found = 1;
+        valid = ok;
+        value = v;
+        i = j - 1;
+    }
+    if (!found || !valid) return 0;
+    *score = (float)value;
+    return 1;
+}
+
+/* ==========================================================================
+ * 9. Seed fine-tuning (SFT): M0 + IFT -> SFT baseline; M0 + IFT + EFT -> M1
+ *
+ * One example per batch row, padded after its end; the loss covers only the
+ * response and its closing <|eot|>. Examples are visited epoch by epoch in an
+ * order drawn from the data stream seeded by (seed, epoch), so step s always
+ * sees the same rows — a restarted run is the same run.
+ * ========================================================================== */
+
+/* A permutation of 0..n-1 drawn from the data stream seeded by (seed, salt). */
+static void shuffle_ints(int *a, int n, uint64_t seed, uint64_t salt) {
+    Rng r;
+    int i;
+    rng_init(&r, hash64(seed, salt), RNG_STREAM_DATA);
+    for (i = 0; i < n; i++) a[i] = i;
+    for (i = n - 1; i > 0; i--) { int j = (int)rng_below(&r, (uint32_t)i + 1), t = a[i]; a[i] = a[j]; a[j] = t; }
+}
+
+/* Rows from examples: input ids, targets on response positions only (the
+ * prompt is masked), padding after each example's end; returns the row length T. */
+static int examples_to_rows(const Example *const *rows, int B, int *inputs, int *targets) {
+    int b, t, T = 1;
+    for (b = 0; b < B; b++) if (rows[b]->n - 1 > T) T = rows[b]->n - 1;
+    for (b = 0; b < B; b++) {
+        const Example *ex = rows[b];
+        for (t = 0; t < T; t++) {
+            inputs[b * T + t] = t < ex->n ? ex->ids[t] : TOK_EOS;
+            targets[b * T + t] = (t + 1 < ex->n && t + 1 >= ex->resp_start) ? ex->ids[t + 1] : -1;
+        }
+    }
+    return T;
+}
+
+/* Batches of similar length waste little on padding: each epoch the examples
+ * are shuffled, the order padded to whole batches with its own first
+ * examples, cut into pools of 8 batches, each pool sorted by length (ties
+ * keep shuffled order), and the epoch's batches shuffled again. */
+typedef struct {
+    Example *ex; int n, batch;
+    uint64_t seed;
+    int *plan; int plan_epoch;   /* (batches_per_epoch * batch) example indices */
+} SftData;
+
+static int sft_batches_per_epoch(const SftData *sd) { return (sd->n + sd->batch - 1) / sd->batch; }
+
+typedef struct { const Example *ex; } LenCtx;
+static int cmp_by_length(const void *a, const void *b, void *ctx) {
+    const Example *ex = ((const LenCtx *)ctx)->ex;
+    int la = ex[*(const int *)a].n, lb = ex[*(const int *)b].n;
+    return (la > lb) - (la < lb);
+}
+
+static void sft_plan_epoch(SftData *sd, int epoch) {
+    int nb = sft_batches_per_epoch(sd), B = sd->batch, total = nb * B, pool = 8 * B, i, p;
+    int *order = xmalloc((size_t)sd->n * sizeof(int)), *border = xmalloc((size_t)nb * sizeof(int));
+    int *tmp = xmalloc((size_t)total * sizeof(int));
+    LenCtx lc;
+    lc.ex = sd->ex;
+    shuffle_ints(order, sd->n, sd->seed, (uint64_t)epoch);
+    for (i = 0; i < total; i++) tmp[i] = order[i % sd->n];
+    for (p = 0; p < total; p += pool)
+        stable_sort(tmp + p, (size_t)(total - p < pool ? total - p : pool), sizeof(int), cmp_by_length, &lc);
+    shuffle_ints(border, nb, sd->seed, 0x6261746368ull + (uint64_t)epoch); /* "batch" */
+    for (i = 0; i < nb; i++) memcpy(sd->plan + (size_t)i * B, tmp + (size_t)border[i] * B, (size_t)B * sizeof(int));
+    sd->plan_epoch = epoch;
+    free(order); free(border); free(tmp);
+}
+
+static int sft_next(Batcher *self, int step, int *inputs, int *targets, int B, int T_cap) {
+    SftData *sd = self->ctx;
+    int nb = sft_batches_per_epoch(sd), b, T;
+    const Example *rows[4096];
+    if (B != sd->batch || B > 4096) die("internal: SFT batch size mismatch");
+    if (step / nb != sd->plan_epoch) sft_plan_epoch(sd, step / nb);
+    for (b = 0; b < B; b++) rows[b] = &sd->ex[sd->plan[(size_t)(step % nb) * B + b]];
+    T = examples_to_rows(rows, B, inputs, targets);
+    if (T > T_cap) die("internal: example longer than the context");
+    return T;
+}
+
+static void sft_data_init(SftData *sd, Example *ex, int n, int batch, uint64_t seed) {
+    sd->ex = ex; sd->n = n; sd->batch = batch; sd->seed = seed; sd->plan_epoch = -1;
+    sd->plan = xmalloc((size_t)sft_batches_per_epoch(sd) * (size_t)batch * sizeof(int));
+}
+
+/* Read instruction/response records from JSONL files (comma-separated list)
+ * into chat examples; examples longer than the context are dropped and counted. */
+static Example *sft_load_examples(const char *paths, const Tokenizer *tok, int context, int *n_out, int *dropped) {
+    char *list = xmalloc(strlen(paths) + 1), *path, *save = NULL;
+    Example *ex = NULL;
+    int n = 0, cap = 0, i;
+    strcpy(list, paths);
+    *dropped = 0;
+    for (path = strtok_r(list, ",", &save); path; path = strtok_r(NULL, ",", &save)) {
+        Jsonl j;
+        jsonl_load(&j, path);
+        for (i = 0; i < j.count; i++) {
+            char *inst = jsonl_str(&j, i, "instruction"), *resp = jsonl_str(&j, i, "response");
+            Example e = chat_example(tok, inst, resp);
+            free(inst); free(resp);
+            if (e.n - 1 > context) { free(e.ids); (*dropped)++; continue; }
+            if (n == cap) { cap = cap ? cap * 2 : 256; ex = realloc(ex, (size_t)cap * sizeof(Example)); if (!ex) die("out of memory"); }
+            ex[n++] = e;
+        }
+        jsonl_free(&j);
+    }
+    free(list);
+    *n_out = n;
+    return ex;
+}
+
+static void examples_free(Example *ex, int n) {
+    int i;
+    for (i = 0; i < n; i++) free(ex[i].ids);
+    free(ex);
+}
+
+/* ==========================================================================
+ * 10. Judging: the model grades a response in text, three times
+ *
+ * The filled judge prompt is a user turn; the model's reply is sampled
+ * (T=0.7, top-p 0.9 as the paper) `samples` times and each reply parsed.
+ * The response's score is the mean of the valid parses; with none valid it
+ * has no score. Sample j of item i draws from seed hash64(item_seed_i, j),
+ * independent of batching and of the other items.
+ * ========================================================================== */
+
+typedef struct { int samples; float temperature, top_p; int max_new; } JudgeConfig;
+
+static JudgeConfig judge_config_default(void) {
+    JudgeConfig jc;
+    jc.samples = 3; jc.temperature = 0.7f; jc.top_p = 0.9f; jc.max_new = 64;
+    return jc;
+}
+
+typedef struct {
+    float score;      /* mean of the valid parses */
+    int has_score;    /* 0: every sample failed to parse (or the prompt did not fit) */
+    int n_valid, n_failed, too_long;
+    char **judgments; /* samples texts (when kept) */
+} Judgment;
+
+static void judge_many(const Model *m, Decoder *d, const Tokenizer *tok, const JudgeTemplate *jt, int n,
+                       char *const *instructions, char *const *responses, const uint64_t *item_seeds,
+                       const JudgeConfig *jc, int keep_text, Judgment *out) {
+    int S = jc->samples, total = n * S, i, j, k = 0, stops[2] = {TOK_EOT, TOK_EOS};
+    int **prompts = xcalloc((size_t)total, sizeof(int *)), *plen = xcalloc((size_t)total, sizeof(int));
+    int **gen = xcalloc((size_t)total, sizeof(int *)), *glen = xcalloc((size_t)total, sizeof(int));
+    uint64_t *seeds = xcalloc((size_t)total, sizeof(uint64_t));
+    int *item = xcalloc((size_t)total, sizeof(int));
+    GenConfig g;
+    g.max_new = jc->max_new; g.temperature = jc->temperature; g.top_p = jc->top_p; g.stops = stops; g.n_stops = 2;
+    for (i = 0; i < n; i++) {
+        char *filled = judge_template_fill(jt, instructions[i], responses[i]);
+        int np, *ids = chat_prompt(tok, filled, &np);
+        free(filled);
+        memset(&out[i], 0, sizeof out[i]);
+        if (keep_text) out[i].judgments = xcalloc((size_t)S, sizeof(char *));
+        if (np + 8 > m->cfg.max_seq_len) { out[i].too_long = 1; free(ids); continue; }
+        for (j = 0; j < S; j++) {
+            prompts[k] = ids; plen[k] = np; seeds[k] = hash64(item_seeds[i], (uint64_t)j); item[k] = i; k++;
+        }
+    }
+    generate(m, d, k, prompts, plen, seeds, &g, gen, glen);
+    for (j = 0; j < k; j++) {
+        Judgment *o = &out[item[j]];
+        size_t tl;
+        char *text = decode_ids(tok, gen[j], (size_t)glen[j], &tl);
+        float s;
+        if (judge_score_parse(text, tl, &s)) { o->score += s; o->n_valid++; }
+        else o->n_failed++;
+        if (keep_text) o->judgments[o->n_valid + o->n_failed - 1] = text; else free(text);
+        free(gen[j]);
+        if (j + 1 == k || prompts[j + 1] != prompts[j]) free(prompts[j]);
+    }
+    for (i = 0; i < n; i++) {
+        out[i].has_score = out[i].n_valid > 0;
+        /* mean in a fixed order: the sum above runs over samples 0..S-1 */
+        if (out[i].has_score) out[i].score /= (float)out[i].n_valid;
+    }
+    free(prompts); free(plen); free(gen); free(glen); free(seeds); free(item);
+}
+
+static void judgment_free(Judgment *j, int samples) {
+    int s;
+    if (j->judgments) for (s = 0; s < samples; s++) free(j->judgments[s]);
+    free(j->judgments);
+}
+
+/* ==========================================================================
+ * 11. Reward-model metrics (the paper's Table 4), over ranked sets: an
+ * instruction, k responses, their true grades (from the data file; srlm only
+ * compares) and the model's judge scores.
+ *   pairwise accuracy: over pairs with different true grades, the share the
+ *     model orders the same way; a model tie counts 1/2; a pair where either
+ *     response has no score counts 0.
+ *   5-best %: sets where every response with the model's highest score has
+ *     the highest true grade (a set with no scored response fails).
+ *   exact match %: sets where every pair is ordered as the true grades order
+ *     it (ties must match ties); any unscored response fails the set.
+ *   Spearman rho and Kendall tau-b: per set (average ranks for ties; a set
+ *     where either side is constant contributes 0), averaged over sets.
+ *     Unscored responses take the lowest score, -1.
+ * ========================================================================== */
+
+typedef struct { double pair_acc, best5, exact, spearman, kendall; int sets, pairs; } RmMetrics;
+
+static void avg_ranks(const double *x, int k, double *rank) {
+    int i, j;
+    for (i = 0; i < k; i++) {
+        double less = 0.0, equal = 0.0;
+        for (j = 0; j < k; j++) { if (x[j] < x[i]) less += 1.0; else if (x[j] == x[i]) equal += 1.0; }
+        rank[i] = less + (equal + 1.0) / 2.0;
+    }
+}
+
+static double pearson(const double *a, const double *b, int k) {
+    double ma = 0, mb = 0, sab = 0, saa = 0, sbb = 0;
+    int i;
+    for (i = 0; i < k; i++) { ma += a[i]; mb += b[i]; }
+    ma /= k; mb /= k;
+    for (i = 0; i < k; i++) { sab += (a[i] - ma) * (b[i] - mb); saa += (a[i] - ma) * (a[i] - ma); sbb += (b[i] - mb) * (b[i] - mb); }
+    if (saa == 0.0 || sbb == 0.0) return 0.0;
+    return sab / sqrt(saa * sbb);
+}
+
+static double kendall_tau_b(const double *a, const double *b, int k) {
+    double conc = 0, disc = 0, ta = 0, tb = 0;
+    int i, j;
+    for (i = 0; i < k; i++)
+        for (j = i + 1; j < k; j++) {
+            double da = a[i] - a[j], db = b[i] - b[j];
+            if (da == 0 && db == 0) continue;
+            if (da == 0) ta += 1; else if (db == 0) tb += 1;
+            else if ((da > 0) == (db > 0)) conc += 1; else disc += 1;
+        }
+    if (conc + disc + ta == 0 || conc + disc + tb == 0) return 0.0;
+    return (conc - disc) / sqrt((conc + disc + ta) * (conc + disc + tb));
+}
+
+/* grades[s][i], scores[s][i] (has[s][i] = 0: no score), k[s] responses in set s */
+static RmMetrics rm_metrics(int n_sets, const int *k, double *const *grades, double *const *scores, int *const *has) {
+    RmMetrics r;
+    double pair_ok = 0, best_ok = 0, exact_ok = 0, sp = 0, kt = 0;
+    int s, i, j, pairs = 0;
+    memset(&r, 0, sizeof r);
+    for (s = 0; s < n_sets; s++) {
+        double top_grade = -1e300, top_score = -1e300, sc[16], ra[16], rb[16];
+        int exact = 1, best = 1, any = 0;
+        if (k[s] > 16) die("internal: ranked set larger than 16");
+        for (i = 0; i < k[s]; i++) {
+            sc[i] = has[s][i] ? scores[s][i] : -1.0;
+            if (grades[s][i] > top_grade) top_grade = grades[s][i];
+            if (has[s][i]) { any = 1; if (scores[s][i] > top_score) top_score = scores[s][i]; }
+            if (!has[s][i]) exact = 0;
+        }
+        for (i = 0; i < k[s]; i++)
+            for (j = i + 1; j < k[s]; j++) {
+                double dg = grades[s][i] - grades[s][j], ds = sc[i] - sc[j];
+                if ((dg > 0) != (ds > 0) || (dg < 0) != (ds < 0)) exact = 0;
+                if (dg == 0) continue;
+                pairs++;
+                if (!has[s][i] || !has[s][j]) continue;
+                if (ds == 0) pair_ok += 0.5;
+                else if ((dg > 0) == (ds > 0)) pair_ok += 1.0;
+            }
+        if (!any) best = 0;
+        for (i = 0; i < k[s] && any; i++)
+            if (has[s][i] && scores[s][i] == top_score && grades[s][i] != top_grade) best = 0;
+        best_ok += best;
+        exact_ok += exact;
+        avg_ranks(grades[s], k[s], ra);
+        avg_ranks(sc, k[s], rb);
+        sp += pearson(ra, rb, k[s]);
+        kt += kendall_tau_b(grades[s], sc, k[s]);
+    }
+    r.sets = n_sets; r.pairs = pairs;
+    r.pair_acc = pairs ? pair_ok / pairs : 0.0;
+    r.best5 = n_sets ? best_ok / n_sets : 0.0;
+    r.exact = n_sets ? exact_ok / n_sets : 0.0;
+    r.spearman = n_sets ? sp / n_sets : 0.0;
+    r.kendall = n_sets ? kt / n_sets : 0.0;
+    return r;
+}
+
+
+/* Judge every response of every ranked set and compute the metrics. */
+typedef struct { RmMetrics m; int judgments, failures, unscored, responses; } RmResult;
+
+static RmResult eval_reward_model(const Model *m, const Tokenizer *tok, const JudgeTemplate *jt, const char *path,
+                                  const JudgeConfig *jc, uint64_t seed) {
+    Jsonl j;
+    Decoder d;
+    RmResult r;
+    int i, s, total = 0, at = 0;
+    int *k;
+    double **grades, **scores;
+    int **has;
+    char **inst, **resp;
+    uint64_t *seeds;
+    Judgment *res;
+    memset(&r, 0, sizeof r);
+    jsonl_load(&j, path);
+    k = xcalloc((size_t)j.count, sizeof(int));
+    grades = xcalloc((size_t)j.count, sizeof(double *)); scores = xcalloc((size_t)j.count, sizeof(double *));
+    has = xcalloc((size_t)j.count, sizeof(int *));
+    for (s = 0; s < j.count; s++) {
+        JsonSpan rv, gv, e;
+        const char *it = NULL;
+        if (!json_get(j.line[s], j.line[s] + j.len[s], "responses", &rv) ||
+            !json_get(j.line[s], j.line[s] + j.len[s], "grades", &gv))
+            die("%s: record %d needs \"responses\" and \"grades\" arrays", path, s + 1);
+        while (json_array_next(rv, &it, &e)) k[s]++;
+        if (k[s] < 2 || k[s] > 16) die("%s: record %d: a ranked set needs 2..16 responses, has %d", path, s + 1, k[s]);
+        grades[s] = xcalloc((size_t)k[s], sizeof(double)); scores[s] = xcalloc((size_t)k[s], sizeof(double));
+        has[s] = xcalloc((size_t)k[s], sizeof(int));
+        it = NULL; i = 0;
+        while (json_array_next(gv, &it, &e)) {
+            if (i >= k[s] || !json_number(e, &grades[s][i])) die("%s: record %d: \"grades\" must be %d numbers", path, s + 1, k[s]);
+            i++;
+        }
+        if (i != k[s]) die("%s: record %d: %d grades for %d responses", path, s + 1, i, k[s]);
+        total += k[s];
+    }
+    inst = xcalloc((size_t)total, sizeof(char *)); resp = xcalloc((size_t)total, sizeof(char *));
+    seeds = xcalloc((size_t)total, sizeof(uint64_t)); res = xcalloc((size_t)total, sizeof(Judgment));
+    for (s = 0; s < j.count; s++) {
+        JsonSpan rv, e;
+        const char *it = NULL;
+        char *instruction = jsonl_str(&j, s, "instruction");
+        json_get(j.line[s], j.line[s] + j.len[s], "responses", &rv);
+        for (i = 0; json_array_next(rv, &it, &e); i++) {
+            inst[at] = instruction;
+            resp[at] = json_string(e, NULL);
+            if (!resp[at]) die("%s: record %d: response %d is not a string", path, s + 1, i + 1);
+            seeds[at] = hash64(seed, (uint64_t)at);
+            at++;
+        }
+    }
+    decoder_init(&d, &m->cfg, 64, 1024);
+    judge_many(m, &d, tok, jt, total, inst, resp, seeds, jc, 0, res);
+    at = 0;
+    for (s = 0; s < j.count; s++) {
+        for (i = 0; i < k[s]; i++, at++) {
+            scores[s][i] = res[at].score; has[s][i] = res[at].has_score;
+            r.judgments += res[at].n_valid + res[at].n_failed;
+            r.failures += res[at].n_failed;
+            r.unscored += !res[at].has_score;
+            free(resp[at]);
+        }
+        free(inst[at - 1]);
+    }
+    r.responses = total;
+    r.m = rm_metrics(j.count, k, grades, scores, has);
+    for (s = 0; s < j.count; s++) { free(grades[s]); free(scores[s]); free(has[s]); }
+    free(k); free(grades); free(scores); free(has); free(inst); free(resp); free(seeds); free(res);
+    decoder_free(&d);
+    jsonl_free(&j);
+    return r;
+}
+
+/* ==========================================================================
+ * 12. AIFT(Mt): the model writes its own preference data
+ *
+ *   (a) new prompts by few-shot self-instruct with a fixed model,
+ *   (b) N candidate responses per prompt from Mt,
+ *   (c) Mt judges every candidate (section 10),
+ *   (d) pair = (highest mean score, lowest mean score); ties dropped.
+ * The world's grader is nowhere here: every reward is Mt's own parsed text.
+ * ========================================================================== */
+
+typedef struct {
+    int n_prompts;          /* new prompts wanted */
+    int n_candidates;       /* N = 4 responses per prompt */
+    float resp_temperature, resp_top_p;     /* 0.7, 0.9 */
+    float prompt_temperature, prompt_top_p; /* 0.6, 0.9 */
+    int max_prompt_tokens, max_response_tokens;
+    int min_prompt_bytes, max_prompt_bytes;
+    float max_similarity;   /* drop a prompt this similar (ROUGE-L F on words) to a seed or kept prompt */
+    JudgeConfig judge;
+    uint64_t seed;
+} AiftConfig;
+
+static AiftConfig aift_config_default(void) {
+    AiftConfig a;
+    a.n_prompts = 1000; a.n_candidates = 4;
+    a.resp_temperature = 0.7f; a.resp_top_p = 0.9f;
+    a.prompt_temperature = 0.6f; a.prompt_top_p = 0.9f;
+    a.max_prompt_tokens = 48; a.max_response_tokens = 64;
+    a.min_prompt_bytes = 8; a.max_prompt_bytes = 160;
+    a.max_similarity = 0.9f;
+    a.judge = judge_config_default();
+    a.seed = 1;
+    return a;
+}
+
+/* Words for similarity: runs of letters/digits, lowercased, each other
+ * non-space byte a word of its own. Returns the count; words are hashed. */
+static int sim_words(const char *s, uint64_t *w, int cap) {
+    int n = 0;
+    while (*s && n < cap) {
+        uint64_t h = 1469598103934665603ull;
+        if (*s == ' ' || *s == '\t' || *s == '\n') { s++; continue; }
+        if (is_alpha(*s) || is_digit(*s)) {
+            while (is_alpha(*s) || is_digit(*s)) { h = (h ^ (uint64_t)(unsigned char)(*s | (is_alpha(*s) ? 32 : 0))) * 1099511628211ull; s++; }
+        } else {
+            h = (h ^ (uint64_t)(unsigned char)*s) * 1099511628211ull; s++;
+        }
+        w[n++] = h;
+    }
+    return n;
+}
+
+/* ROUGE-L F-measure between word sequences (LCS by dynamic programming). */
+static float rouge_l(const uint64_t *a, int na, const uint64_t *b, int nb) {
+    int prev[65], cur[65], i, j, lcs;
+    if (na == 0 || nb == 0) return na == nb ? 1.0f : 0.0f;
+    if (nb > 64) nb = 64;
+    for (j = 0; j <= nb; j++) prev[j] = 0;
+    for (i = 1; i <= na; i++) {
+        cur[0] = 0;
+        for (j = 1; j <= nb; j++)
+            cur[j] = a[i - 1] == b[j - 1] ? prev[j - 1] + 1 : (prev[j] > cur[j - 1] ? prev[j] : cur[j - 1]);
+        memcpy(prev, cur, sizeof(int) * (size_t)(nb + 1));
+    }
+    lcs = prev[nb];
+    if (lcs == 0) return 0.0f;
+    {
+        float p = (float)lcs / (float)nb, r = (float)lcs / (float)na;
+        return 2.0f * p * r / (p + r);
+    }
+}
+
+/* A set of prompts with their word hashes, for the similarity filter. */
+typedef struct { char **text; uint64_t (*words)[64]; int *nw; int n, cap; } PromptSet;
+
+static void pset_add(PromptSet *ps, const char *text) {
+    if (ps->n == ps->cap) {
+        ps->cap = ps->cap ? ps->cap * 2 : 256;
+        ps->text = realloc(ps->text, (size_t)ps->cap * sizeof(char *));
+        ps->words = realloc(ps->words, (size_t)ps->cap * sizeof(*ps->words));
+        ps->nw = realloc(ps->nw, (size_t)ps->cap * sizeof(int));
+        if (!ps->text || !ps->words || !ps->nw) die("out of memory");
+    }
+    ps->text[ps->n] = xmalloc(strlen(text) + 1);
+    strcpy(ps->text[ps->n], text);
+    ps->nw[ps->n] = sim_words(text, ps->words[ps->n], 64);
+    ps->n++;
+}
+
+static float pset_max_similarity(const PromptSet *ps, const char *text) {
+    uint64_t w[64];
+    int n = sim_words(text, w, 64), i;
+    float best = 0.0f;
+    for (i = 0; i < ps->n; i++) {
+        float s = rouge_l(w, n, ps->words[i], ps->nw[i]);
+        if (s > best) best = s;
+    }
+    return best;
+}
+
+static int pset_contains(const PromptSet *ps, const char *text) {
+    int i;
+    for (i = 0; i < ps->n; i++) if (strcmp(ps->text[i], text) == 0) return 1;
+    return 0;
+}
+
+static void pset_free(PromptSet *ps) {
+    int i;
+    for (i = 0; i < ps->n; i++) free(ps->text[i]);
+    free(ps->text); free(ps->words); free(ps->nw);
+    memset(ps, 0, sizeof *ps);
+}
+
+/* Trim spaces at both ends, in place. */
+static char *trim(char *s) {
+    size_t n = strlen(s);
+    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r')) s[--n] = 0;
+    while (*s == ' ' || *s == '\t') s++;
+    return s;
+}
+
+typedef struct {
+    int generated, kept, too_short_or_long, special_or_bad_utf8, similar, heldout, rounds;
+} PromptStats;
+
+/* Few-shot self-instruct. Each request is raw text (no chat format):
+ *   <|bos|>Task: e1\nTask: e2\n ... Task: e8\nTask:
+ * with e1..e6 drawn from the seed instructions and e7, e8 from prompts kept
+ * in earlier rounds (all 8 from the seed until two exist), and the model's
+ * line up to the newline is the candidate. Requests go in rounds of
+ * `per_round`; a round only sees prompts kept before it began, so the result
+ * does not depend on batching. */
+static char **self_instruct(const Model *pm, const Tokenizer *tok, char *const *seed_inst, int n_seed,
+                            const PromptSet *heldout, const AiftConfig *cfg, int *n_out, PromptStats *st) {
+    PromptSet known = {0}, kept = {0};
+    Decoder d;
+    GenConfig g;
+    int stops[3] = {'\n', TOK_EOS, TOK_EOT}, per_round = 64, i, r;
+    memset(st, 0, sizeof *st);
+    for (i = 0; i < n_seed; i++) pset_add(&known, seed_inst[i]);
+    g.max_new = cfg->max_prompt_tokens; g.temperature = cfg->prompt_temperature; g.top_p = cfg->prompt_top_p;
+    g.stops = stops; g.n_stops = 3;
+    decoder_init(&d, &pm->cfg, per_round, 2048);
+    for (r = 0; kept.n < cfg->n_prompts && r < 4 * (cfg->n_prompts / per_round + 4); r++) {
+        int **prompts = xcalloc((size_t)per_round, sizeof(int *)), *plen = xcalloc((size_t)per_round, sizeof(int));
+        int **out = xcalloc((size_t)per_round, sizeof(int *)), *olen = xcalloc((size_t)per_round, sizeof(int));
+        uint64_t *seeds = xcalloc((size_t)per_round, sizeof(uint64_t));
+        int kept_before = kept.n;
+        Rng rng;
+        rng_init(&rng, hash64(cfg->seed, (uint64_t)r), RNG_STREAM_AIFT);
+        for (i = 0; i < per_round; i++) {
+            Buf b = {0, 0, 0};
+            int e;
+            size_t n_ids;
+            int *ids;
+            buf_put(&b, "", 0);
+            for (e = 0; e < 8; e++) {
+                const char *ex = (e >= 6 && kept_before >= 2) ? kept.text[rng_below(&rng, (uint32_t)kept_before)]
+                                                              : seed_inst[rng_below(&rng, (uint32_t)n_seed)];
+                buf_str(&b, "Task: "); buf_str(&b, ex); buf_str(&b, "\n");
+            }
+            buf_str(&b, "Task:");
+            ids = encode_text(tok, b.p, b.n, &n_ids);
+            prompts[i] = xmalloc((n_ids + 1) * sizeof(int));
+            prompts[i][0] = TOK_BOS;
+            memcpy(prompts[i] + 1, ids, n_ids * sizeof(int));
+            plen[i] = (int)n_ids + 1;
+            if (plen[i] + g.max_new >= pm->cfg.max_seq_len) plen[i] = pm->cfg.max_seq_len - g.max_new - 1; /* keep the tail */
+            seeds[i] = hash64(hash64(cfg->seed, 0x70726f6d7074ull), (uint64_t)r * (uint64_t)per_round + (uint64_t)i);
+            free(ids); free(b.p);
+        }
+        generate(pm, &d, per_round, prompts, plen, seeds, &g, out, olen);
+        for (i = 0; i < per_round; i++) {
+            int k, special = 0;
+            char *text, *t;
+            size_t tl;
+            st->generated++;
+            for (k = 0; k < olen[i]; k++) if (out[i][k] >= TOK_N_BYTES && out[i][k] < TOK_FIRST_MERGE) special = 1;
+            text = decode_ids(tok, out[i], (size_t)olen[i], &tl);
+            t = trim(text);
+            if (special || memchr(text, 0, tl) != NULL || !utf8_valid(t, strlen(t)))
+                st->special_or_bad_utf8++;
+            else if ((int)strlen(t) < cfg->min_prompt_bytes || (int)strlen(t) > cfg->max_prompt_bytes)
+                st->too_short_or_long++;
+            else if (pset_contains(heldout, t))
+                st->heldout++;
+            else if (kept.n >= cfg->n_prompts || pset_max_similarity(&known, t) >= cfg->max_similarity)
+                st->similar++;
+            else {
+                pset_add(&kept, t);
+                pset_add(&known, t);
+            }
+            free(text); free(out[i]); free(prompts[i]);
+        }
+        free(prompts); free(plen); free(out); free(olen); free(seeds);
+        st->rounds++;
+        fprintf(stderr, "\r  self-instruct: %d/%d prompts kept of %d generated", kept.n, cfg->n_prompts, st->generated);
+    }
+    fprintf(stderr, "\n");
+    decoder_free(&d);
+    st->kept = kept.n;
+    *n_out = kept.n;
+    {
+        char **res = kept.text;
+        free(kept.words); free(kept.nw);
+        pset_free(&known);
+        return res;
+    }
+}
+
+typedef struct {
+    PromptStats prompts;
+    int candidates, bad_utf8, judgments, parse_failures, unscored, pairs, ties;
+} AiftStats;
+
+/* Build AIFT(Mt) and write it as TRL-style preference JSONL. */
+static void aift_build(const Model *mt, const Model *prompt_model, const Tokenizer *tok, const JudgeTemplate *jt,
+                       char *const *seed_inst, int n_seed, const PromptSet *heldout, const AiftConfig *cfg,
+                       Buf *out, AiftStats *st) {
+    int n_prompts, N = cfg->n_candidates, i, j, total;
+    char **prompts;
+    int **pids, *plen, **resp_ids, *resp_len, *resp_ok, stops[2] = {TOK_EOT, TOK_EOS};
+    uint64_t *seeds;
+    char **inst, **resp;
+    Judgment *jud;
+    Decoder d;
+    GenConfig g;
+    memset(st, 0, sizeof *st);
+    /* (a) prompts */
+    prompts = self_instruct(prompt_model, tok, seed_inst, n_seed, heldout, cfg, &n_prompts, &st->prompts);
+    /* (b) N candidates per prompt from Mt */
+    total = n_prompts * N;
+    pids = xcalloc((size_t)total, sizeof(int *)); plen = xcalloc((size_t)total, sizeof(int));
+    resp_ids = xcalloc((size_t)total, sizeof(int *)); resp_len = xcalloc((size_t)total, sizeof(int));
+    seeds = xcalloc((size_t)total, sizeof(uint64_t));
+    for (i = 0; i < n_prompts; i++) {
+        int np, *ids = chat_prompt(tok, prompts[i], &np);
+        for (j = 0; j < N; j++) {
+            pids[i * N + j] = ids; plen[i * N + j] = np;
+            seeds[i * N + j] = hash64(hash64(cfg->seed, 0x63616e64ull), (uint64_t)(i * N + j));
+        }
+    }
+    g.max_new = cfg->max_response_tokens; g.temperature = cfg->resp_temperature; g.top_p = cfg->resp_top_p;
+    g.stops = stops; g.n_stops = 2;
+    decoder_init(&d, &mt->cfg, 64, 2048);
+    fprintf(stderr, "  candidates: %d prompts x %d responses\n", n_prompts, N);
+    generate(mt, &d, total, pids, plen, seeds, &g, resp_ids, resp_len);
+    /* (c) Mt judges each candidate */
+    inst = xcalloc((size_t)total, sizeof(char *)); resp = xcalloc((size_t)total, sizeof(char *));
+    jud = xcalloc((size_t)total, sizeof(Judgment));
+    resp_ok = xcalloc((size_t)total, sizeof(int));
+    for (i = 0; i < total; i++) {
+        inst[i] = prompts[i / N];
+        size_t rl;
+        resp[i] = decode_ids(tok, resp_ids[i], (size_t)resp_len[i], &rl);
+        resp_ok[i] = memchr(resp[i], 0, rl) == NULL && utf8_valid(resp[i], rl);
+        seeds[i] = hash64(hash64(cfg->seed, 0x6a75646765ull), (uint64_t)i);
+    }
+    fprintf(stderr, "  self-judging: %d candidates x %d samples\n", total, cfg->judge.samples);
+    judge_many(mt, &d, tok, jt, total, inst, resp, seeds, &cfg->judge, 0, jud);
+    /* (d) pairs */
+    st->candidates = total;
+    for (i = 0; i < n_prompts; i++) {
+        int best = -1, worst = -1;
+        for (j = 0; j < N; j++) {
+            int k = i * N + j;
+            st->judgments += jud[k].n_valid + jud[k].n_failed;
+            st->parse_failures += jud[k].n_failed;
+            if (!resp_ok[k]) { st->bad_utf8++; continue; } /* JSON could not carry it exactly */
+            if (!jud[k].has_score) { st->unscored++; continue; }
+            if (best < 0 || jud[k].score > jud[best].score) best = k;
+            if (worst < 0 || jud[k].score < jud[worst].score) worst = k;
+        }
+        if (best < 0 || worst < 0) continue;
+        if (jud[best].score == jud[worst].score) { st->ties++; continue; }
+        buf_str(out, "{\"prompt\": ");
+        json_put_string(out, prompts[i], strlen(prompts[i]));
+        buf_str(out, ", \"chosen\": ");
+        json_put_string(out, resp[best], strlen(resp[best]));
+        buf_str(out, ", \"rejected\": ");
+        json_put_string(out, resp[worst], strlen(resp[worst]));
+        buf_printf(out, ", \"score_chosen\": %.9g, \"score_rejected\": %.9g}\n", (double)jud[best].score, (double)jud[worst].score);
+        st->pairs++;
+    }
+    for (i = 0; i < n_prompts; i++) { free(pids[i * N]); free(prompts[i]); }
+    for (i = 0; i < total; i++) { free(resp_ids[i]); free(resp[i]); }
+    free(prompts); free(pids); free(plen); free(resp_ids); free(resp_len); free(seeds); free(inst); free(resp); free(jud);
+    free(resp_ok);
+    decoder_free(&d);
+}
+
+/* ==========================================================================
+ * 13. DPO: M(t+1) from Mt on AIFT(Mt)
+ *
+ *   L = -log sigmoid( beta [ (log pi(yw|x) - log ref(yw|x)) - (log pi(yl|x) - log ref(yl|x)) ] )
+ * with log pi(y|x) the sum of the response tokens' log-probabilities (prompt
+ * masked, the closing <|eot|> included) and ref = Mt frozen, whose
+ * log-probabilities are computed once before training. Optional label
+ * smoothing eps (cDPO): L = (1-eps) softplus(-z) + eps softplus(z).
+ * A batch of P pairs is one forward pass over 2P rows: chosen rows first,
+ * then rejected rows.
+ * ========================================================================== */
+
+typedef struct { Example chosen, rejected; double ref_chosen, ref_rejected; } PrefPair;
+
+typedef struct { float beta, label_smoothing; } DpoConfig;
+
+/* After model_forward: per-row sum of target log-probs, in position order. */
+static void row_logps(const Model *m, const int *targets, int B, int T, double *out) {
+    int b, t;
+    for (b = 0; b < B; b++) {
+        double s = 0.0;
+        for (t = 0; t < T; t++) if (targets[b * T + t] >= 0) s -= m->a.losses[b * T + t];
+        out[b] = s;
+    }
+}
+
+static double softplus_d(double x) { return x > 0 ? x + ts_log(1.0 + ts_exp(-x)) : ts_log(1.0 + ts_exp(x)); }
+static double sigmoid_d(double x) { return x >= 0 ? 1.0 / (1.0 + ts_exp(-x)) : ts_exp(x) / (1.0 + ts_exp(x)); }
+
+/* Reference log-probs, once, in eval mode, 16 pairs at a time. */
+static void dpo_reference(Model *ref, PrefPair *pairs, int n) {
+    int P = 16, i, b;
+    const Example *rows[32];
+    int *inputs = xmalloc((size_t)32 * ref->cfg.max_seq_len * sizeof(int));
+    int *targets = xmalloc((size_t)32 * ref->cfg.max_seq_len * sizeof(int));
+    double lp[32];
+    for (i = 0; i < n; i += P) {
+        int np = n - i < P ? n - i : P, T;
+        for (b = 0; b < np; b++) { rows[b] = &pairs[i + b].chosen; rows[np + b] = &pairs[i + b].rejected; }
+        T = examples_to_rows(rows, 2 * np, inputs, targets);
+        model_forward(ref, inputs, targets, 2 * np, T, 0);
+        row_logps(ref, targets, 2 * np, T, lp);
+        for (b = 0; b < np; b++) { pairs[i + b].ref_chosen = lp[b]; pairs[i + b].ref_rejected = lp[np + b]; }
+    }
+    free(inputs); free(targets);
+}
+
+/* Per-step metrics, named as TRL names them. */
+typedef struct { int step; double loss, chosen, rejected, accuracy, margin; float lr; } DpoLog;
+
+static void dpo_train(Model *m, PrefPair *pairs, int n, const TrainConfig *t, const DpoConfig *dc, DpoLog *log) {
+    int P = t->batch, s, b, T, N;
+    int *order = xmalloc((size_t)n * sizeof(int)), order_epoch = -1;
+    const Example *rows[2 * 4096];
+    int *inputs = xmalloc((size_t)2 * P * m->cfg.max_seq_len * sizeof(int));
+    int *targets = xmalloc((size_t)2 * P * m->cfg.max_seq_len * sizeof(int));
+    float *dlosses = xmalloc((size_t)2 * P * m->cfg.max_seq_len * sizeof(float));
+    double *lp = xmalloc((size_t)2 * P * sizeof(double));
+    const PrefPair **batch = xmalloc((size_t)P * sizeof(PrefPair *));
+    OptState os = {0, 1.0, 1.0};
+    double t0 = now_seconds();
+    if (P > 4096) die("dpo: batch too large");
+    model_alloc_grads(m);
+    m->dropout = t->dropout;
+    for (s = 0; s < t->steps; s++) {
+        double loss = 0, rc = 0, rr = 0, acc = 0;
+        float lr = lr_at(t, s);
+        for (b = 0; b < P; b++) {
+            long idx = (long)s * P + b;
+            int epoch = (int)(idx / n);
+            if (epoch != order_epoch) { shuffle_ints(order, n, t->seed, (uint64_t)epoch); order_epoch = epoch; }
+            batch[b] = &pairs[order[idx % n]];
+            rows[b] = &batch[b]->chosen;
+            rows[P + b] = &batch[b]->rejected;
+        }
+        T = examples_to_rows(rows, 2 * P, inputs, targets);
+        N = 2 * P * T;
+        m->dropout_seed = hash64(t->seed ^ 0x64706f64726f70ull, (uint64_t)s);
+        model_forward(m, inputs, targets, 2 * P, T, 1);
+        row_logps(m, targets, 2 * P, T, lp);
+        for (b = 0; b < N; b++) dlosses[b] = 0.0f;
+        for (b = 0; b < P; b++) {
+            double rw = dc->beta * (lp[b] - batch[b]->ref_chosen), rl = dc->beta * (lp[P + b] - batch[b]->ref_rejected);
+            double z = rw - rl, eps = dc->label_smoothing;
+            double dz = (-(1.0 - eps) * sigmoid_d(-z) + eps * sigmoid_d(z)) / P; /* dL/dz, batch mean */
+            float g_chosen = (float)(-dc->beta * dz), g_rejected = (float)(dc->beta * dz); /* dL/d(token loss) */
+            int tt;
+            loss += ((1.0 - eps) * softplus_d(-z) + eps * softplus_d(z)) / P;
+            rc += rw / P; rr += rl / P; acc += (rw > rl ? 1.0 : 0.0) / P;
+            for (tt = 0; tt < T; tt++) {
+                if (targets[b * T + tt] >= 0) dlosses[b * T + tt] = g_chosen;
+                if (targets[(P + b) * T + tt] >= 0) dlosses[(P + b) * T + tt] = g_rejected;
+            }
+        }
+        memset(m->grads, 0, m->n_params * sizeof(float));
+        model_backward(m, dlosses, 1);
+        optimizer_step(m, &os, t, lr);
+        if (log) { log[s].step = s + 1; log[s].loss = loss; log[s].chosen = rc; log[s].rejected = rr;
+                   log[s].accuracy = acc; log[s].margin = rc - rr; log[s].lr = lr; }
+        if (t->log_every > 0 && (s % t->log_every == 0 || s == t->steps - 1)) {
+            double el = now_seconds() - t0;
+            fprintf(stderr, "dpo step %d/%d loss %.4f rewards/chosen %.3f rewards/rejected %.3f rewards/accuracies %.2f "
+                    "rewards/margins %.3f lr %.2e | ETA %.0fs\n", s + 1, t->steps, loss, rc, rr, acc, rc - rr, (double)lr,
+                    el / (s + 1) * (t->steps - s - 1));
+        }
+    }
+    m->dropout = 0.0f;
+    free(order); free(inputs); free(targets); free(dlosses); free(lp); free(batch);
+}
+
+/* Load TRL-style pairs {"prompt","chosen","rejected"} into chat examples;
+ * pairs that do not fit the context are dropped and counted. */
+static PrefPair *pairs_load(const char *path, const Tokenizer *tok, int context, int *n_out, int *dropped) {
+    Jsonl j;
+    PrefPair *pp;
+    int i, n = 0;
+    jsonl_load(&j, path);
+    pp = xcalloc((size_t)(j.count ? j.count : 1), sizeof(PrefPair));
+    *dropped = 0;
+    for (i = 0; i < j.count; i++) {
+        char *p = jsonl_str(&j, i, "prompt"), *c = jsonl_str(&j, i, "chosen"), *r = jsonl_str(&j, i, "rejected");
+        PrefPair x;
+        x.chosen = chat_example(tok, p, c);
+        x.rejected = chat_example(tok, p, r);
+        x.ref_chosen = x.ref_rejected = 0.0;
+        free(p); free(c); free(r);
+        if (x.chosen.n - 1 > context || x.rejected.n - 1 > context) {
+            free(x.chosen.ids); free(x.rejected.ids); (*dropped)++; continue;
+        }
+        pp[n++] = x;
+    }
+    jsonl_free(&j);
+    *n_out = n;
+    return pp;
+}
+
+static void pairs_free(PrefPair *pp, int n) {
+    int i;
+    for (i = 0; i < n; i++) { free(pp[i].chosen.ids); free(pp[i].rejected.ids); }
+    free(pp);
+}
+
+/* ==========================================================================
+ * 14. Evaluation: answers on held-out prompts, graded outside the loop
+ *
+ * Each model answers the test prompts greedily. The answers go to an
+ * external grader command (in the default setup, the synthetic world's exact
+ * grader standing in for GPT-4), which writes one {"grade": g} line per
+ * answer. srlm only compares grades: head-to-head win/tie/loss with a
+ * two-sided sign test, mean grade, exact-correct rate, response length.
+ * ========================================================================== */
+
+/* Greedy answers in chat format; returns malloc'd strings and token counts. */
+static char **answer_prompts(const Model *m, const Tokenizer *tok, char *const *inst, int n, int max_new, int *ntok) {
+    int **pids = xcalloc((size_t)n, sizeof(int *)), *plen = xcalloc((size_t)n, sizeof(int));
+    int **out = xcalloc((size_t)n, sizeof(int *)), *olen = xcalloc((size_t)n, sizeof(int));
+    uint64_t *seeds = xcalloc((size_t)n, sizeof(uint64_t));
+    char **ans = xcalloc((size_t)n, sizeof(char *));
+    int stops[2] = {TOK_EOT, TOK_EOS}, i;
+    GenConfig g;
+    Decoder d;
+    g.max_new = max_new; g.temperature = 0.0f; g.top_p = 1.0f; g.stops = stops; g.n_stops = 2;
+    for (i = 0; i < n; i++) pids[i] = chat_prompt(tok, inst[i], &plen[i]);
+    decoder_init(&d, &m->cfg, 64, 2048);
+    generate(m, &d, n, pids, plen, seeds, &g, out, olen);
+    for (i = 0; i < n; i++) {
+        ans[i] = decode_ids(tok, out[i], (size_t)olen[i], NULL);
+        if (ntok) ntok[i] = olen[i];
+        free(out[i]); free(pids[i]);
+    }
+    decoder_free(&d);
+    free(pids); free(plen); free(out); free(olen); free(seeds);
+    return ans;
+}
+
+/* Run the grader: "CMD IN OUT"; read back n grades. Dies on any mismatch. */
+static void grade_with(const char *grader, const char *in_path, const char *out_path, int n, double *grades, int *correct) {
+    Buf cmd = {0, 0, 0};
+    Jsonl j;
+    int i, rc;
+    buf_printf(&cmd, "%s '%s' '%s'", grader, in_path, out_path);
+    buf_put(&cmd, "", 1);
+    rc = system((char *)cmd.p);
+    if (rc != 0) die("grader failed (status %d): %s", rc, (char *)cmd.p);
+    free(cmd.p);
+    jsonl_load(&j, out_path);
+    if (j.count != n) die("%s: %d grades for %d answers", out_path, j.count, n);
+    for (i = 0; i < n; i++) {
+        JsonSpan v;
+        if (!json_get(j.line[i], j.line[i] + j.len[i], "grade", &v) || !json_number(v, &grades[i]))
+            die("%s: record %d has no numeric \"grade\"", out_path, i + 1);
+        correct[i] = 0;
+        if (json_get(j.line[i], j.line[i] + j.len[i], "criteria", &v)) {
+            char *c = json_string(v, NULL);
+            if (c && strstr(c, "correct")) correct[i] = 1;
+            free(c);
+        }
+    }
+    jsonl_free(&j);
+}
+
+/* Two-sided sign test: P(X <= min(w,l)) * 2 under Binomial(w+l, 1/2), capped at 1.
+ * Terms by exact recurrence in double (2^-256 is still a normal double). */
+static double sign_test_p(int wins, int losses) {
+    int n = wins + losses, k, lo = wins < losses ? wins : losses;
+    double term = 1.0, sum = 0.0, p;
+    if (n == 0) return 1.0;
+    for (k = 0; k < n; k++) term *= 0.5;
+    for (k = 0; k <= lo; k++) { sum += term; term = term * (double)(n - k) / (double)(k + 1); }
+    p = 2.0 * sum;
+    return p > 1.0 ? 1.0 : p;
+}
+
+typedef struct { int win, tie, loss; double p; } HeadToHead;
+
+static HeadToHead head_to_head(const double *a, const double *b, int n) {
+    HeadToHead h = {0, 0, 0, 1.0};
+    int i;
+    for (i = 0; i < n; i++) { if (a[i] > b[i]) h.win++; else if (a[i] < b[i]) h.loss++; else h.tie++; }
+    h.p = sign_test_p(h.win, h.loss);
+    return h;
+}
+
+/* ==========================================================================
+ * 15. The report: markdown tables beside the paper's numbers, and SVG charts
+ * drawn here (plain SVG 1.1, no scripts, no fonts beyond the default).
+ * ========================================================================== */
+
+static void svg_begin(Buf *b, int w, int h, const char *title) {
+    buf_printf(b, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" "
+                  "font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n"
+                  "<text x=\"%d\" y=\"20\" text-anchor=\"middle\" font-size=\"14\" font-weight=\"bold\">%s</text>\n",
+               w, h, w, h, w / 2, title);
+}
+
+/* Horizontal stacked bars of win/tie/loss percentages, one per comparison. */
+static void svg_winrate(Buf *b, int n, const char *const *labels, const HeadToHead *h) {
+    int i, W = 640, rowh = 28, top = 40, left = 130, barw = 460;
+    svg_begin(b, W, top + n * rowh + 40, "Head-to-head on held-out prompts (win / tie / loss)");
+    for (i = 0; i < n; i++) {
+        int tot = h[i].win + h[i].tie + h[i].loss, y = top + i * rowh;
+        double fw = tot ? (double)h[i].win / tot : 0, ft = tot ? (double)h[i].tie / tot : 0;
+        int ww = (int)(fw * barw + 0.5), wt = (int)(ft * barw + 0.5);
+        buf_printf(b, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\">%s</text>\n", left - 8, y + 17, labels[i]);
+        buf_printf(b, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"20\" fill=\"#2e7d32\"/>\n", left, y + 3, ww);
+        buf_printf(b, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"20\" fill=\"#bdbdbd\"/>\n", left + ww, y + 3, wt);
+        buf_printf(b, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"20\" fill=\"#c62828\"/>\n", left + ww + wt, y + 3, barw - ww - wt);
+        buf_printf(b, "<text x=\"%d\" y=\"%d\" fill=\"white\">%.0f%%</text>\n", left + 4, y + 17, 100 * fw);
+    }
+    buf_printf(b, "<text x=\"%d\" y=\"%d\">green: left model wins, grey: tie, red: left model loses</text>\n</svg>\n",
+               left, top + n * rowh + 20);
+}
+
+/* Line chart of several series over x = 0..n-1 (values in [lo, hi]). */
+static void svg_lines(Buf *b, const char *title, int n, int n_series, const char *const *names, const double *const *ys,
+                      double lo, double hi, const char *const *xlabels) {
+    static const char *colors[] = {"#1565c0", "#c62828", "#2e7d32", "#6a1b9a", "#ef6c00"};
+    int W = 640, H = 360, L = 60, R = 20, T = 40, Bm = 60, i, s;
+    svg_begin(b, W, H, title);
+    buf_printf(b, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" stroke=\"#999\"/>\n", L, T, W - L - R, H - T - Bm);
+    for (i = 0; i <= 4; i++) {
+        double v = lo + (hi - lo) * i / 4.0;
+        int y = T + (int)((H - T - Bm) * (1.0 - i / 4.0));
+        buf_printf(b, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\">%.3g</text>\n", L - 4, y + 4, v);
+    }
+    for (s = 0; s < n_series; s++) {
+        buf_printf(b, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" points=\"", colors[s % 5]);
+        for (i = 0; i < n; i++) {
+            double fx = n > 1 ? (double)i / (n - 1) : 0.5, fy = (ys[s][i] - lo) / (hi - lo);
+            if (fy < 0) fy = 0;
+            if (fy > 1) fy = 1;
+            buf_printf(b, "%d,%d ", L + (int)(fx * (W - L - R)), T + (int)((1.0 - fy) * (H - T - Bm)));
+        }
+        buf_str(b, "\"/>\n");
+        buf_printf(b, "<text x=\"%d\" y=\"%d\" fill=\"%s\">%s</text>\n", L + 10 + 150 * s, H - 12, colors[s % 5], names[s]);
+    }
+    if (xlabels)
+        for (i = 0; i < n; i++)
+            buf_printf(b, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">%s</text>\n",
+                       L + (int)((n > 1 ? (double)i / (n - 1) : 0.5) * (W - L - R)), H - Bm + 16, xlabels[i]);
+    buf_str(b, "</svg>\n");
+}
+
+/* ==========================================================================
+ * 16. The loop: M0 -> SFT baseline, M1 -> AIFT(M1) -> M2 -> AIFT(M2) -> M3,
+ * then evaluation and the report (srlm run).
+ *
+ * Every stage writes its output atomically into the run directory and is
+ * skipped when that output exists, so an interrupted run, rerun, redoes only
+ * the unfinished stage — from its start, with the same seeds — and reaches
+ * the same bytes. run.cfg records the settings and input digests; a run
+ * directory made with other settings is refused rather than mixed.
+ * ========================================================================== */
+
+typedef struct {
+    const char *dir, *m0, *tokenizer, *template_path, *ift, *eft, *test, *ranked, *grader, *preset;
+    uint64_t seed;
+    int sft_epochs, sft_batch; float sft_lr, sft_lr_min, dropout;
+    int dpo_epochs, dpo_batch; float dpo_lr, dpo_lr_min, beta, label_smoothing;
+    AiftConfig aift;
+    int prompt_model_current, ablation, answer_max_new, eval_limit;
+} RunConfig;
+
+static void run_defaults(RunConfig *rc, const char *preset) {
+    memset(rc, 0, sizeof *rc);
+    rc->preset = preset;
+    rc->seed = 1;
+    rc->sft_epochs = 3; rc->sft_batch = 16; rc->sft_lr = 1e-3f; rc->sft_lr_min = 1e-4f; rc->dropout = 0.1f;
+    rc->dpo_epochs = 2; rc->dpo_batch = 16; rc->dpo_lr = 2e-4f; rc->dpo_lr_min = 2e-5f; rc->beta = 0.1f;
+    rc->label_smoothing = 0.0f;
+    rc->aift = aift_config_default();
+    rc->aift.n_prompts = 512;
+    rc->ablation = 1; rc->answer_max_new = 64; rc->eval_limit = 0;
+    if (strcmp(preset, "tiny") == 0) {
+        rc->sft_epochs = 1; rc->aift.n_prompts = 16; rc->dpo_epochs = 1; rc->dpo_batch = 4; rc->sft_batch = 8;
+        rc->eval_limit = 16; rc->answer_max_new = 24; rc->aift.max_response_tokens = 24; rc->aift.judge.max_new = 24;
+        rc->aift.max_prompt_tokens = 24;
+    } else if (strcmp(preset, "paper") == 0) {
+        rc->aift.n_prompts = 4000;
+    } else if (strcmp(preset, "default") != 0) {
+        die("run: unknown preset '%s' (tiny, default, paper)", preset);
+    }
+}
+
+static char *run_path(const RunConfig *rc, const char *name) {
+    size_t n = strlen(rc->dir) + strlen(name) + 2;
+    char *p = xmalloc(n);
+    snprintf(p, n, "%s/%s", rc->dir, name);
+    return p;
+}
+
+static int path_exists(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (f) fclose(f);
+    return f != NULL;
+}
+
+static void file_sha_hex(const char *path, char hex[65]) {
+    uint8_t *data, dg[32];
+    size_t n;
+    if (read_file(path, &data, &n) != 0) exit(1);
+    sha256(data, n, dg);
+    sha256_hex(dg, hex);
+    free(data);
+}
+
+/* The settings text; two runs with equal text compute the same bytes. */
+static void run_fingerprint(const RunConfig *rc, Buf *b) {
+    const char *inputs[7], *names[7] = {"m0", "tokenizer", "template", "ift", "eft", "test", "ranked"};
+    int i;
+    inputs[0] = rc->m0; inputs[1] = rc->tokenizer; inputs[2] = rc->template_path; inputs[3] = rc->ift;
+    inputs[4] = rc->eft; inputs[5] = rc->test; inputs[6] = rc->ranked;
+    buf_printf(b, "srlm run settings (format 1)\npreset %s\nseed %llu\n", rc->preset, (unsigned long long)rc->seed);
+    buf_printf(b, "sft epochs=%d batch=%d lr=%a lr_min=%a dropout=%a\n", rc->sft_epochs, rc->sft_batch,
+               (double)rc->sft_lr, (double)rc->sft_lr_min, (double)rc->dropout);
+    buf_printf(b, "dpo epochs=%d batch=%d lr=%a lr_min=%a beta=%a label_smoothing=%a\n", rc->dpo_epochs, rc->dpo_batch,
+               (double)rc->dpo_lr, (double)rc->dpo_lr_min, (double)rc->beta, (double)rc->label_smoothing);
+    buf_printf(b, "aift prompts=%d candidates=%d resp_T=%a resp_p=%a prompt_T=%a prompt_p=%a max_prompt=%d max_resp=%d "
+                  "bytes=%d..%d sim=%a judge_samples=%d judge_T=%a judge_p=%a judge_max=%d prompt_model=%s\n",
+               rc->aift.n_prompts, rc->aift.n_candidates, (double)rc->aift.resp_temperature, (double)rc->aift.resp_top_p,
+               (double)rc->aift.prompt_temperature, (double)rc->aift.prompt_top_p, rc->aift.max_prompt_tokens,
+               rc->aift.max_response_tokens, rc->aift.min_prompt_bytes, rc->aift.max_prompt_bytes,
+               (double)rc->aift.max_similarity, rc->aift.judge.samples, (double)rc->aift.judge.temperature,
+               (double)rc->aift.judge.top_p, rc->aift.judge.max_new, rc->prompt_model_current ? "current" : "m0");
+    buf_printf(b, "eval answer_max_new=%d limit=%d ablation=%d grader=%s\n", rc->answer_max_new, rc->eval_limit,
+               rc->ablation, rc->grader);
+    for (i = 0; i < 7; i++) {
+        char hex[65];
+        file_sha_hex(inputs[i], hex);
+        buf_printf(b, "input %s sha256 %s\n", names[i], hex);
+    }
+}
+
+static TrainConfig run_sft_config(const RunConfig *rc, int batches_per_epoch, uint64_t seed) {
+    TrainConfig t = train_config_default();
+    t.batch = rc->sft_batch; t.lr = rc->sft_lr; t.lr_min = rc->sft_lr_min; t.dropout = rc->dropout;
+    t.weight_decay = 0.0f; t.seed = seed; t.log_every = 50;
+    t.steps = rc->sft_epochs * batches_per_epoch;
+    t.warmup = t.steps / 20;
+    return t;
+}
+
+/* SFT stage: out = SFT(init) on the given example files. */
+static void stage_sft(const RunConfig *rc, const Tokenizer *tok, const char *init, const char *data, const char *out,
+                      uint64_t seed, const char *label) {
+    Model m;
+    SftData sd;
+    Batcher bt;
+    TrainConfig t;
+    int n, dropped, i, longest = 0;
+    char hex[65], meta[512];
+    if (path_exists(out)) { fprintf(stderr, "[%s] reusing %s\n", label, out); return; }
+    fprintf(stderr, "[%s] SFT of %s on %s\n", label, init, data);
+    ckpt_load(&m, init, NULL);
+    sd.ex = sft_load_examples(data, tok, m.cfg.max_seq_len, &n, &dropped);
+    if (n == 0) die("%s: no usable examples", data);
+    for (i = 0; i < n; i++) if (sd.ex[i].n > longest) longest = sd.ex[i].n;
+    sft_data_init(&sd, sd.ex, n, rc->sft_batch, seed);
+    t = run_sft_config(rc, sft_batches_per_epoch(&sd), seed);
+    t.seq = longest - 1;
+    bt.next = sft_next; bt.ctx = &sd;
+    train_model(&m, &t, &bt, label);
+    snprintf(meta, sizeof meta, "srlm run %s: sft of %s on %s, %d steps", label, init, data, t.steps);
+    if (ckpt_save(out, &m, meta, hex) != 0) exit(1);
+    fprintf(stderr, "[%s] %s  sha256 %s\n", label, out, hex);
+    examples_free(sd.ex, n); free(sd.plan);
+    model_free(&m);
+}
+
+/* Seed instructions (for few-shot) and held-out prompts (contamination check). */
+static char **load_field(const char *path, const char *field, int *n) {
+    Jsonl j;
+    char **out;
+    int i;
+    jsonl_load(&j, path);
+    out = xcalloc((size_t)(j.count ? j.count : 1), sizeof(char *));
+    for (i = 0; i < j.count; i++) out[i] = jsonl_str(&j, i, field);
+    *n = j.count;
+    jsonl_free(&j);
+    return out;
+}
+
+static void free_strings(char **s, int n) { int i; for (i = 0; i < n; i++) free(s[i]); free(s); }
+
+static void aift_stats_json(Buf *b, const AiftStats *s) {
+    buf_printf(b, "{\"prompts_generated\": %d, \"prompts_kept\": %d, \"dropped_length\": %d, \"dropped_special_or_utf8\": %d, "
+                  "\"dropped_similar\": %d, \"dropped_heldout\": %d, \"candidates\": %d, \"candidates_bad_utf8\": %d, "
+                  "\"judgments\": %d, \"parse_failures\": %d, \"unscored\": %d, \"pairs\": %d, \"ties\": %d}\n",
+               s->prompts.generated, s->prompts.kept, s->prompts.too_short_or_long, s->prompts.special_or_bad_utf8,
+               s->prompts.similar, s->prompts.heldout, s->candidates, s->bad_utf8, s->judgments, s->parse_failures,
+               s->unscored, s->pairs, s->ties);
+}
+
+static void stage_aift(const RunConfig *rc, const Tokenizer *tok, const JudgeTemplate *jt, const char *mt_path,
+                       const char *out, const char *stats_path, uint64_t seed, const char *label) {
+    Model mt, pm;
+    AiftConfig cfg = rc->aift;
+    char **seed_inst, **held;
+    int n_seed, n_held, n_rank, i;
+    PromptSet heldout = {0};
+    AiftStats st;
+    Buf b = {0, 0, 0}, sb = {0, 0, 0};
+    if (path_exists(out)) { fprintf(stderr, "[%s] reusing %s\n", label, out); return; }
+    fprintf(stderr, "[%s] building AIFT(%s): %d prompts x %d candidates, self-judged\n", label, mt_path,
+            cfg.n_prompts, cfg.n_candidates);
+    ckpt_load(&mt, mt_path, NULL);
+    ckpt_load(&pm, rc->prompt_model_current ? mt_path : rc->m0, NULL);
+    seed_inst = load_field(rc->ift, "instruction", &n_seed);
+    held = load_field(rc->test, "instruction", &n_held);
+    for (i = 0; i < n_held; i++) pset_add(&heldout, held[i]);
+    free_strings(held, n_held);
+    held = load_field(rc->ranked, "instruction", &n_rank);
+    for (i = 0; i < n_rank; i++) pset_add(&heldout, held[i]);
+    free_strings(held, n_rank);
+    cfg.seed = seed;
+    aift_build(&mt, &pm, tok, jt, seed_inst, n_seed, &heldout, &cfg, &b, &st);
+    aift_stats_json(&sb, &st);
+    if (write_file_atomic(stats_path, sb.p, sb.n) != 0) exit(1);
+    if (write_file_atomic(out, b.p ? b.p : (uint8_t *)"", b.n) != 0) exit(1);
+    fprintf(stderr, "[%s] %d pairs from %d prompts (%d ties, %d unscored, %d/%d judge parse failures)\n", label,
+            st.pairs, st.prompts.kept, st.ties, st.unscored, st.parse_failures, st.judgments);
+    free(b.p); free(sb.p);
+    free_strings(seed_inst, n_seed);
+    pset_free(&heldout);
+    model_free(&mt); model_free(&pm);
+}
+
+static void stage_dpo(const RunConfig *rc, const Tokenizer *tok, const char *init, const char *pairs_path,
+                      const char *out, const char *log_path, uint64_t seed, const char *label) {
+    Model m;
+    PrefPair *pp;
+    int n, dropped, s;
+    TrainConfig t = train_config_default();
+    DpoConfig dc;
+    DpoLog *log;
+    Buf lb = {0, 0, 0};
+    char hex[65], meta[512];
+    if (path_exists(out)) { fprintf(stderr, "[%s] reusing %s\n", label, out); return; }
+    ckpt_load(&m, init, NULL);
+    pp = pairs_load(pairs_path, tok, m.cfg.max_seq_len, &n, &dropped);
+    if (n == 0) die("%s: no preference pairs to train on (the judge gave every candidate the same score?)", pairs_path);
+    t.batch = rc->dpo_batch < n ? rc->dpo_batch : n;
+    t.lr = rc->dpo_lr; t.lr_min = rc->dpo_lr_min; t.dropout = rc->dropout; t.weight_decay = 0.0f; t.seed = seed;
+    t.steps = (int)(((long)rc->dpo_epochs * n + t.batch - 1) / t.batch);
+    t.warmup = t.steps / 10; t.log_every = 10;
+    dc.beta = rc->beta; dc.label_smoothing = rc->label_smoothing;
+    fprintf(stderr, "[%s] DPO of %s on %d pairs (%d too long dropped), %d steps of %d pairs\n", label, init, n, dropped,
+            t.steps, t.batch);
+    dpo_reference(&m, pp, n);
+    log = xcalloc((size_t)t.steps + 1, sizeof(DpoLog));
+    dpo_train(&m, pp, n, &t, &dc, log);
+    for (s = 0; s < t.steps; s++)
+        buf_printf(&lb, "{\"step\": %d, \"loss\": %.6f, \"rewards/chosen\": %.6f, \"rewards/rejected\": %.6f, "
+                        "\"rewards/accuracies\": %.4f, \"rewards/margins\": %.6f, \"lr\": %.6g}\n",
+                   log[s].step, log[s].loss, log[s].chosen, log[s].rejected, log[s].accuracy, log[s].margin, (double)log[s].lr);
+    if (write_file_atomic(log_path, lb.p ? lb.p : (uint8_t *)"", lb.n) != 0) exit(1);
+    snprintf(meta, sizeof meta, "srlm run %s: dpo of %s on %s, beta %g, %d steps", label, init, pairs_path, (double)rc->beta, t.steps);
+    if (ckpt_save(out, &m, meta, hex) != 0) exit(1);
+    fprintf(stderr, "[%s] %s  sha256 %s\n", label, out, hex);
+    free(lb.p); free(log);
+    pairs_free(pp, n);
+    model_free(&m);
+}
+
+/* Positive-only ablation data: (prompt, chosen) as instruction/response records. */
+static void stage_positive_data(const char *pairs_path, const char *out) {
+    Jsonl j;
+    Buf b = {0, 0, 0};
+    int i;
+    if (path_exists(out)) return;
+    jsonl_load(&j, pairs_path);
+    for (i = 0; i < j.count; i++) {
+        char *p = jsonl_str(&j, i, "prompt"), *c = jsonl_str(&j, i, "chosen");
+        buf_str(&b, "{\"instruction\": "); json_put_string(&b, p, strlen(p));
+        buf_str(&b, ", \"response\": "); json_put_string(&b, c, strlen(c));
+        buf_str(&b, "}\n");
+        free(p); free(c);
+    }
+    if (write_file_atomic(out, b.p ? b.p : (uint8_t *)"", b.n) != 0) exit(1);
+    free(b.p);
+    jsonl_free(&j);
+}
+
+/* Answers of one model on the test prompts, graded by the external grader. */
+static void stage_answers(const RunConfig *rc, const Tokenizer *tok, const char *model_path, const char *name) {
+    char fn[64], *ans_path, *grade_path;
+    Model m;
+    char **inst, **ans;
+    int n, i, *ntok;
+    Buf b = {0, 0, 0};
+    snprintf(fn, sizeof fn, "answers_%s.jsonl", name); ans_path = run_path(rc, fn);
+    snprintf(fn, sizeof fn, "grades_%s.jsonl", name); grade_path = run_path(rc, fn);
+    if (!path_exists(ans_path)) {
+        fprintf(stderr, "[eval] %s answers the test prompts\n", name);
+        ckpt_load(&m, model_path, NULL);
+        inst = load_field(rc->test, "instruction", &n);
+        if (rc->eval_limit > 0 && n > rc->eval_limit) n = rc->eval_limit;
+        ntok = xcalloc((size_t)n, sizeof(int));
+        ans = answer_prompts(&m, tok, inst, n, rc->answer_max_new, ntok);
+        for (i = 0; i < n; i++) {
+            buf_printf(&b, "{\"index\": %d, \"instruction\": ", i); json_put_string(&b, inst[i], strlen(inst[i]));
+            buf_str(&b, ", \"response\": "); json_put_string(&b, ans[i], strlen(ans[i]));
+            buf_printf(&b, ", \"tokens\": %d}\n", ntok[i]);
+        }
+        if (write_file_atomic(ans_path, b.p, b.n) != 0) exit(1);
+        free(b.p); free(ntok);
+        free_strings(ans, n);
+        free_strings(inst, rc->eval_limit > 0 ? n : n);
+        model_free(&m);
+        remove(grade_path); /* grades always follow their answers */
+    }
+    if (!path_exists(grade_path)) {
+        Jsonl j;
+        double *g;
+        int *c;
+        jsonl_load(&j, ans_path);
+        g = xcalloc((size_t)j.count, sizeof(double)); c = xcalloc((size_t)j.count, sizeof(int));
+        grade_with(rc->grader, ans_path, grade_path, j.count, g, c);
+        free(g); free(c);
+        jsonl_free(&j);
+    }
+    free(ans_path); free(grade_path);
+}
+
+static void stage_rm(const RunConfig *rc, const Tokenizer *tok, const JudgeTemplate *jt, const char *model_path,
+                     const char *name, uint64_t seed) {
+    char fn[64], *path;
+    Model m;
+    RmResult r;
+    Buf b = {0, 0, 0};
+    snprintf(fn, sizeof fn, "rm_%s.json", name); path = run_path(rc, fn);
+    if (!path_exists(path)) {
+        fprintf(stderr, "[eval] %s judges the ranked sets\n", name);
+        ckpt_load(&m, model_path, NULL);
+        r = eval_reward_model(&m, tok, jt, rc->ranked, &rc->aift.judge, seed);
+        buf_printf(&b, "{\"pairwise_accuracy\": %.6f, \"best5\": %.6f, \"exact_match\": %.6f, \"spearman\": %.6f, "
+                        "\"kendall\": %.6f, \"sets\": %d, \"pairs\": %d, \"judgments\": %d, \"parse_failures\": %d, "
+                        "\"unscored\": %d}\n", r.m.pair_acc, r.m.best5, r.m.exact, r.m.spearman, r.m.kendall, r.m.sets,
+                   r.m.pairs, r.judgments, r.failures, r.unscored);
+        if (write_file_atomic(path, b.p, b.n) != 0) exit(1);
+        free(b.p);
+        model_free(&m);
+    }
+    free(path);
+}
+
+/* --- reading results back for the report --- */
+static double json_file_number(const char *path, const char *key) {
+    uint8_t *data;
+    size_t n;
+    JsonSpan v;
+    double x = 0.0;
+    if (read_file(path, &data, &n) != 0) exit(1);
+    if (!json_get((char *)data, (char *)data + n, key, &v) || !json_number(v, &x)) die("%s: no number \"%s\"", path, key);
+    free(data);
+    return x;
+}
+
+typedef struct { int n; double *grade; int *correct; double mean_grade, correct_rate, mean_bytes, mean_tokens; } ModelEval;
+
+static ModelEval load_eval(const RunConfig *rc, const char *name) {
+    ModelEval e;
+    Jsonl a, g;
+    char fn[64], *ap, *gp;
+    int i;
+    memset(&e, 0, sizeof e);
+    snprintf(fn, sizeof fn, "answers_%s.jsonl", name); ap = run_path(rc, fn);
+    snprintf(fn, sizeof fn, "grades_%s.jsonl", name); gp = run_path(rc, fn);
+    jsonl_load(&a, ap); jsonl_load(&g, gp);
+    if (a.count != g.count) die("%s and %s disagree in length", ap, gp);
+    e.n = a.count;
+    e.grade = xcalloc((size_t)e.n, sizeof(double)); e.correct = xcalloc((size_t)e.n, sizeof(int));
+    for (i = 0; i < e.n; i++) {
+        JsonSpan v;
+        double tk = 0;
+        char *r = jsonl_str(&a, i, "response"), *c;
+        e.mean_bytes += (double)strlen(r) / e.n;
+        free(r);
+        if (json_get(a.line[i], a.line[i] + a.len[i], "tokens", &v) && json_number(v, &tk)) e.mean_tokens += tk / e.n;
+        if (!json_get(g.line[i], g.line[i] + g.len[i], "grade", &v) || !json_number(v, &e.grade[i])) die("%s: bad grade", gp);
+        e.mean_grade += e.grade[i] / e.n;
+        if (json_get(g.line[i], g.line[i] + g.len[i], "criteria", &v) && (c = json_string(v, NULL)) != NULL) {
+            e.correct[i] = strstr(c, "correct") != NULL;
+            free(c);
+        }
+        e.correct_rate += (double)e.correct[i] / e.n;
+    }
+    jsonl_free(&a); jsonl_free(&g);
+    free(ap); free(gp);
+    return e;
+}
+
+/* DPO curves: loss and reward accuracy per step. */
+static int load_dpo_log(const char *path, double **loss, double **acc) {
+    Jsonl j;
+    int i;
+    jsonl_load(&j, path);
+    *loss = xcalloc((size_t)j.count + 1, sizeof(double)); *acc = xcalloc((size_t)j.count + 1, sizeof(double));
+    for (i = 0; i < j.count; i++) {
+        JsonSpan v;
+        if (json_get(j.line[i], j.line[i] + j.len[i], "loss", &v)) json_number(v, &(*loss)[i]);
+        if (json_get(j.line[i], j.line[i] + j.len[i], "rewards/accuracies", &v)) json_number(v, &(*acc)[i]);
+    }
+    i = j.count;
+    jsonl_free(&j);
+    return i;
+}
+
+static void write_text(const RunConfig *rc, const char *name, const Buf *b) {
+    char *p = run_path(rc, name);
+    if (write_file_atomic(p, b->p ? b->p : (uint8_t *)"", b->n) != 0) exit(1);
+    free(p);
+}
+
+static const char *model_names[] = {"sft", "m1", "m2", "m3", "m2pos"};
+static const char *model_labels[] = {"SFT baseline", "M1", "M2", "M3", "M2 positive-only"};
+
+static void run_report(const RunConfig *rc, int n_models, Buf *summary) {
+    static const struct { int a, b; const char *paper; } cmp[] = {
+        {1, 0, "30.5 / 38.7 / 30.9"}, {2, 0, "49.2 / 36.3 / 14.5"}, {3, 0, "62.5 / 27.7 / 9.8"},
+        {2, 1, "55.5 / 32.8 / 11.7"}, {3, 2, "47.7 / 39.8 / 12.5"}, {3, 1, "68.8 / 22.7 / 8.6"},
+        {4, 1, "(ablation: no gain)"}, {2, 4, "(ablation: DPO > positive-only)"}};
+    static const char *paper_rm[] = {"65.1 / 39.6 / 10.1 / 0.253 / 0.233", "78.7 / 41.5 / 13.1 / 0.279 / 0.253",
+                                     "80.4 / 44.3 / 14.3 / 0.331 / 0.315", "81.7 / 43.2 / 14.3 / 0.349 / 0.324", "-"};
+    ModelEval ev[5];
+    HeadToHead h[8];
+    const char *labels[8];
+    char lab[8][48];
+    Buf r = {0, 0, 0}, svg = {0, 0, 0};
+    int i, n_cmp = 0, k;
+    double pacc[5], best[5];
+    for (i = 0; i < n_models; i++) ev[i] = load_eval(rc, model_names[i]);
+    buf_printf(&r, "# srlm run report\n\nPreset `%s`, seed %llu. Settings and input digests: `run.cfg`. "
+                   "Every number below is recomputed from the files in this directory.\n\n", rc->preset,
+               (unsigned long long)rc->seed);
+    buf_str(&r, "## Models\n\n| model | file | sha256 |\n|---|---|---|\n");
+    for (i = 0; i < n_models; i++) {
+        char fn[32], hex[65], *p;
+        snprintf(fn, sizeof fn, "%s.ckpt", model_names[i]);
+        p = run_path(rc, fn);
+        file_sha_hex(p, hex);
+        buf_printf(&r, "| %s | %s | `%s` |\n", model_labels[i], fn, hex);
+        buf_printf(summary, "%-18s %s  sha256 %s\n", model_labels[i], p, hex);
+        free(p);
+    }
+    buf_printf(&r, "\n## Head-to-head on %d held-out prompts\n\nThe grader scores each answer 0-5; the higher grade wins, "
+                   "equal grades tie. p is the two-sided sign test on wins vs losses.\n\n"
+                   "| pair | win %% | tie %% | loss %% | W/T/L | p | paper win / tie / loss %% |\n|---|---|---|---|---|---|---|\n", ev[0].n);
+    buf_str(summary, "\nhead-to-head            win%   tie%  loss%   p\n");
+    for (k = 0; k < (int)(sizeof cmp / sizeof cmp[0]); k++) {
+        int a = cmp[k].a, b = cmp[k].b, n;
+        if (a >= n_models || b >= n_models) continue;
+        h[n_cmp] = head_to_head(ev[a].grade, ev[b].grade, ev[0].n);
+        n = ev[0].n ? ev[0].n : 1;
+        snprintf(lab[n_cmp], sizeof lab[n_cmp], "%s vs %s", model_labels[a], model_labels[b]);
+        labels[n_cmp] = lab[n_cmp];
+        buf_printf(&r, "| %s | %.1f | %.1f | %.1f | %d/%d/%d | %.2g | %s |\n", lab[n_cmp], 100.0 * h[n_cmp].win / n,
+                   100.0 * h[n_cmp].tie / n, 100.0 * h[n_cmp].loss / n, h[n_cmp].win, h[n_cmp].tie, h[n_cmp].loss,
+                   h[n_cmp].p, cmp[k].paper);
+        buf_printf(summary, "%-22s %5.1f  %5.1f  %5.1f   %.2g\n", lab[n_cmp], 100.0 * h[n_cmp].win / n,
+                   100.0 * h[n_cmp].tie / n, 100.0 * h[n_cmp].loss / n, h[n_cmp].p);
+        n_cmp++;
+    }
+    svg_winrate(&svg, n_cmp, labels, h);
+    write_text(rc, "winrate.svg", &svg); svg.n = 0;
+    buf_str(&r, "\n![head-to-head](winrate.svg)\n\n## Instruction following\n\n"
+                "| model | mean grade (0-5) | correct %% | mean response bytes | mean tokens |\n|---|---|---|---|---|\n");
+    for (i = 0; i < n_models; i++)
+        buf_printf(&r, "| %s | %.3f | %.1f | %.1f | %.1f |\n", model_labels[i], ev[i].mean_grade, 100.0 * ev[i].correct_rate,
+                   ev[i].mean_bytes, ev[i].mean_tokens);
+    buf_str(&r, "\nThe paper's responses grow with each iteration (M1 1,092, M2 1,552, M3 2,552, unit unverified).\n\n"
+                "## Reward modelling on held-out ranked sets\n\n"
+                "| model | pairwise acc %% | 5-best %% | exact match %% | Spearman | Kendall tau | judge parse failures %% | paper (acc / 5-best / exact / rho / tau) |\n"
+                "|---|---|---|---|---|---|---|---|\n");
+    buf_str(summary, "\nreward model      pair-acc%  5-best%  exact%  spearman  kendall  parse-fail%\n");
+    for (i = 0; i < n_models; i++) {
+        char fn[32], *p;
+        double jn, pf;
+        snprintf(fn, sizeof fn, "rm_%s.json", model_names[i]);
+        p = run_path(rc, fn);
+        pacc[i] = json_file_number(p, "pairwise_accuracy");
+        best[i] = json_file_number(p, "best5");
+        jn = json_file_number(p, "judgments");
+        pf = jn > 0 ? json_file_number(p, "parse_failures") / jn : 0.0;
+        buf_printf(&r, "| %s | %.1f | %.1f | %.1f | %.3f | %.3f | %.2f | %s |\n", model_labels[i], 100 * pacc[i], 100 * best[i],
+                   100 * json_file_number(p, "exact_match"), json_file_number(p, "spearman"),
+                   json_file_number(p, "kendall"), 100 * pf, paper_rm[i]);
+        buf_printf(summary, "%-17s %8.1f %8.1f %7.1f %9.3f %8.3f %10.2f\n", model_labels[i], 100 * pacc[i], 100 * best[i],
+                   100 * json_file_number(p, "exact_match"), json_file_number(p, "spearman"),
+                   json_file_number(p, "kendall"), 100 * pf);
+        free(p);
+    }
+    {
+        const char *names[2] = {"pairwise accuracy", "5-best"};
+        const double *ys[2];
+        const char *xl[4] = {"SFT", "M1", "M2", "M3"};
+        ys[0] = pacc; ys[1] = best;
+        svg_lines(&svg, "Judge quality by model (held-out ranked sets)", n_models < 4 ? n_models : 4, 2, names, ys, 0.0, 1.0, xl);
+        write_text(rc, "rm_by_model.svg", &svg); svg.n = 0;
+    }
+    buf_str(&r, "\n![reward modelling](rm_by_model.svg)\n\n## Self-generated preference data\n\n"
+                "| data | prompts generated | kept | candidates | judgments | parse failures %% | unscored | ties | pairs | paper pairs |\n"
+                "|---|---|---|---|---|---|---|---|---|---|\n");
+    for (i = 1; i <= 2; i++) {
+        char fn[32], *p;
+        double j;
+        snprintf(fn, sizeof fn, "aift%d.stats.json", i);
+        p = run_path(rc, fn);
+        j = json_file_number(p, "judgments");
+        buf_printf(&r, "| AIFT(M%d) | %.0f | %.0f | %.0f | %.0f | %.2f | %.0f | %.0f | %.0f | %s |\n", i,
+                   json_file_number(p, "prompts_generated"), json_file_number(p, "prompts_kept"),
+                   json_file_number(p, "candidates"), j, j > 0 ? 100 * json_file_number(p, "parse_failures") / j : 0.0,
+                   json_file_number(p, "unscored"), json_file_number(p, "ties"), json_file_number(p, "pairs"),
+                   i == 1 ? "3,964" : "6,942");
+        buf_printf(summary, "%sAIFT(M%d): %.0f pairs from %.0f prompts, judge parse failures %.2f%%\n", i == 1 ? "\n" : "", i,
+                   json_file_number(p, "pairs"), json_file_number(p, "prompts_kept"),
+                   j > 0 ? 100 * json_file_number(p, "parse_failures") / j : 0.0);
+        free(p);
+    }
+    {
+        double *l2, *a2, *l3, *a3;
+        char *p2 = run_path(rc, "m2.dpo.jsonl"), *p3 = run_path(rc, "m3.dpo.jsonl");
+        int n2 = load_dpo_log(p2, &l2, &a2), n3 = load_dpo_log(p3, &l3, &a3), n = n2 < n3 ? n2 : n3;
+        const char *names[4] = {"M2 loss", "M2 reward acc", "M3 loss", "M3 reward acc"};
+        const double *ys[4];
+        ys[0] = l2; ys[1] = a2; ys[2] = l3; ys[3] = a3;
+        if (n > 1) {
+            svg_lines(&svg, "DPO: loss and rewards/accuracies per step", n, 4, names, ys, 0.0, 1.0, NULL);
+            write_text(rc, "dpo_curves.svg", &svg); svg.n = 0;
+            buf_printf(&r, "\n![DPO curves](dpo_curves.svg)\n\nDPO: M2 loss %.3f -> %.3f, M3 loss %.3f -> %.3f "
+                           "(step logs: m2.dpo.jsonl, m3.dpo.jsonl, TRL metric names).\n", l2[0], l2[n2 - 1], l3[0], l3[n3 - 1]);
+        }
+        free(l2); free(a2); free(l3); free(a3); free(p2); free(p3);
+    }
+    write_text(rc, "report.md", &r);
+    for (i = 0; i < n_models; i++) { free(ev[i].grade); free(ev[i].correct); }
+    free(r.p); free(svg.p);
+}
+
+static const char *run_help =
+    "usage: srlm run --dir DIR --m0 CKPT --tokenizer TOK --template FILE --ift IFT.jsonl --eft EFT.jsonl\n"
+    "                --test TEST.jsonl --ranked RANKED.jsonl --grader CMD [options]\n"
+    "The whole loop: SFT baseline and M1 from M0, AIFT(M1) -> M2 -> AIFT(M2) -> M3\n"
+    "(DPO), the positive-only ablation, evaluation and DIR/report.md. Finished\n"
+    "stages are reused; an interrupted run continues where it stopped.\n"
+    "  --grader CMD       run as 'CMD IN.jsonl OUT.jsonl' to grade answers (evaluation only)\n"
+    "  --preset default   tiny | default | paper (sizes)\n"
+    "  --seed 1           every stage's seeds derive from this\n"
+    "  --prompts N        new prompts per AIFT iteration\n"
+    "  --prompt-model m0  m0 (fixed, as the paper's fixed generator) | current (the paper's appendix)\n"
+    "  --sft-epochs --sft-lr --dpo-epochs --dpo-lr --beta 0.1 --label-smoothing 0 --dropout 0.1\n"
+    "  --no-ablation      skip the positive-only ablation\n";
+
+static int cmd_run(int argc, char **argv) {
+    Opts o = opts_make(argc, argv, "run");
+    RunConfig rc;
+    Tokenizer tok;
+    JudgeTemplate jt;
+    Buf fp = {0, 0, 0}, summary = {0, 0, 0};
+    char *cfg_path, *p_sft, *p_m1, *p_a1, *p_a1s, *p_m2, *p_l2, *p_a2, *p_a2s, *p_m3, *p_l3, *p_pos, *p_m2pos, *data;
+    const char *preset, *pm;
+    int n_models, i;
+    double t0 = now_seconds();
+    if (wants_help(argc, argv)) { fputs(run_help, stdout); return 0; }
+    preset = opt_str(&o, "--preset", "default");
+    run_defaults(&rc, preset);
+    rc.dir = opt_str(&o, "--dir", NULL); rc.m0 = opt_str(&o, "--m0", NULL); rc.tokenizer = opt_str(&o, "--tokenizer", NULL);
+    rc.template_path = opt_str(&o, "--template", NULL); rc.ift = opt_str(&o, "--ift", NULL); rc.eft = opt_str(&o, "--eft", NULL);
+    rc.test = opt_str(&o, "--test", NULL); rc.ranked = opt_str(&o, "--ranked", NULL); rc.grader = opt_str(&o, "--grader", NULL);
+    rc.seed = opt_u64(&o, "--seed", rc.seed);
+    rc.aift.n_prompts = opt_int(&o, "--prompts", rc.aift.n_prompts, 1, 1000000);
+    pm = opt_str(&o, "--prompt-model", "m0");
+    if (strcmp(pm, "m0") && strcmp(pm, "current")) die("run: --prompt-model must be m0 or current");
+    rc.prompt_model_current = strcmp(pm, "current") == 0;
+    rc.sft_epochs = opt_int(&o, "--sft-epochs", rc.sft_epochs, 1, 1000);
+    rc.sft_lr = opt_float(&o, "--sft-lr", rc.sft_lr, 0.0f, 1.0f);
+    rc.sft_lr_min = rc.sft_lr / 10.0f;
+    rc.dpo_epochs = opt_int(&o, "--dpo-epochs", rc.dpo_epochs, 1, 1000);
+    rc.dpo_lr = opt_float(&o, "--dpo-lr", rc.dpo_lr, 0.0f, 1.0f);
+    rc.dpo_lr_min = rc.dpo_lr / 10.0f;
+    rc.beta = opt_float(&o, "--beta", rc.beta, 1e-6f, 100.0f);
+    rc.label_smoothing = opt_float(&o, "--label-smoothing", rc.label_smoothing, 0.0f, 0.49f);
+    rc.dropout = opt_float(&o, "--dropout", rc.dropout, 0.0f, 0.9f);
+    if (opt_flag(&o, "--no-ablation")) rc.ablation = 0;
+    opts_done(&o);
+    if (!rc.dir || !rc.m0 || !rc.tokenizer || !rc.template_path || !rc.ift || !rc.eft || !rc.test || !rc.ranked || !rc.grader)
+        die("run: --dir --m0 --tokenizer --template --ift --eft --test --ranked --grader are required (see --help)");
+    {   /* the run directory and its settings */
+        Buf mk = {0, 0, 0};
+        buf_printf(&mk, "mkdir -p '%s'", rc.dir); buf_put(&mk, "", 1);
+        if (system((char *)mk.p) != 0) die("run: cannot create %s", rc.dir);
+        free(mk.p);
+    }
+    run_fingerprint(&rc, &fp);
+    cfg_path = run_path(&rc, "run.cfg");
+    if (path_exists(cfg_path)) {
+        uint8_t *old;
+        size_t n;
+        if (read_file(cfg_path, &old, &n) != 0) return 1;
+        if (n != fp.n || memcmp(old, fp.p, n) != 0)
+            die("%s: this run directory was made with other settings or inputs; use a new --dir (or delete it)", cfg_path);
+        free(old);
+        fprintf(stderr, "[run] resuming in %s\n", rc.dir);
+    } else if (write_file_atomic(cfg_path, fp.p, fp.n) != 0) return 1;
+    tokenizer_load(&tok, rc.tokenizer);
+    judge_template_load(&jt, rc.template_path);
+    p_sft = run_path(&rc, "sft.ckpt"); p_m1 = run_path(&rc, "m1.ckpt");
+    p_a1 = run_path(&rc, "aift1.jsonl"); p_a1s = run_path(&rc, "aift1.stats.json");
+    p_m2 = run_path(&rc, "m2.ckpt"); p_l2 = run_path(&rc, "m2.dpo.jsonl");
+    p_a2 = run_path(&rc, "aift2.jsonl"); p_a2s = run_path(&rc, "aift2.stats.json");
+    p_m3 = run_path(&rc, "m3.ckpt"); p_l3 = run_path(&rc, "m3.dpo.jsonl");
+    p_pos = run_path(&rc, "positive1.jsonl"); p_m2pos = run_path(&rc, "m2pos.ckpt");
+    data = xmalloc(strlen(rc.ift) + strlen(rc.eft) + 2);
+    sprintf(data, "%s,%s", rc.ift, rc.eft);
+    /* 1-2: seed fine-tuning */
+    stage_sft(&rc, &tok, rc.m0, rc.ift, p_sft, hash64(rc.seed, 1), "1/9 SFT baseline");
+    stage_sft(&rc, &tok, rc.m0, data, p_m1, hash64(rc.seed, 2), "2/9 M1");
+    /* 3-6: two self-rewarding iterations */
+    stage_aift(&rc, &tok, &jt, p_m1, p_a1, p_a1s, hash64(rc.seed, 3), "3/9 AIFT(M1)");
+    stage_dpo(&rc, &tok, p_m1, p_a1, p_m2, p_l2, hash64(rc.seed, 4), "4/9 M2");
+    stage_aift(&rc, &tok, &jt, p_m2, p_a2, p_a2s, hash64(rc.seed, 5), "5/9 AIFT(M2)");
+    stage_dpo(&rc, &tok, p_m2, p_a2, p_m3, p_l3, hash64(rc.seed, 6), "6/9 M3");
+    /* 7: ablation — SFT on the chosen responses only */
+    n_models = 4;
+    if (rc.ablation) {
+        stage_positive_data(p_a1, p_pos);
+        stage_sft(&rc, &tok, p_m1, p_pos, p_m2pos, hash64(rc.seed, 7), "7/9 M2 positive-only");
+        n_models = 5;
+    }
+    /* 8: evaluation */
+    for (i = 0; i < n_models; i++) {
+        char fn[32], *p;
+        snprintf(fn, sizeof fn, "%s.ckpt", model_names[i]);
+        p = run_path(&rc, fn);
+        fprintf(stderr, "[8/9 eval] %s\n", model_labels[i]);
+        stage_answers(&rc, &tok, p, model_names[i]);
+        stage_rm(&rc, &tok, &jt, p, model_names[i], hash64(rc.seed, 8));
+        free(p);
+    }
+    /* 9: report */
+    run_report(&rc, n_models, &summary);
+    fprintf(stderr, "[9/9 report] %s/report.md (%.0f s)\n", rc.dir, now_seconds() - t0);
+    fwrite(summary.p, 1, summary.n, stdout);
+    free(summary.p); free(fp.p); free(cfg_path); free(data);
+    free(p_sft); free(p_m1); free(p_a1); free(p_a1s); free(p_m2); free(p_l2); free(p_a2); free(p_a2s); free(p_m3); free(p_l3);
+    free(p_pos); free(p_m2pos);
+    free(jt.text);
+    tok_free(&tok);
+    return 0;
+}
+
+/* ==========================================================================
+ * 17. The command line
+ * ========================================================================== */
+
+static void config_from_opts(Config *c, Opts *o) {
+    c->dim = opt_int(o, "--dim", 128, 2, 8192);
+    c->n_layers = opt_int(o, "--layers", 4, 1, 256);
+    c->n_heads = opt_int(o, "--heads", 4, 1, 8192);
+    c->n_kv_heads = opt_int(o, "--kv-heads", c->n_heads, 1, 8192);
+    c->hidden_dim = opt_int(o, "--hidden", 352, 1, 65536);
+    c->max_seq_len = opt_int(o, "--context", 256, 1, 65536);
+    c->tied = opt_int(o, "--tied", 0, 0, 1);
+    c->rope_theta = opt_float(o, "--rope-theta", 10000.0f, 1.0001f, 1e9f);
+    c->norm_eps = opt_float(o, "--norm-eps", 1e-5f, 1e-12f, 0.1f);
+}
+
+static void train_config_from_opts(TrainConfig *t, Opts *o) {
+    t->steps = opt_int(o, "--steps", t->steps, 0, 100000000);
+    t->batch = opt_int(o, "--batch", t->batch, 1, 65536);
+    t->seq = opt_int(o, "--seq", t->seq, 2, 65536);
+    t->lr = opt_float(o, "--lr", t->lr, 0.0f, 10.0f);
+    t->lr_min = opt_float(o, "--lr-min", t->lr / 10.0f, 0.0f, 10.0f);
+    t->warmup = opt_int(o, "--warmup", t->warmup, 0, 100000000);
+    t->linear = opt_flag(o, "--linear");
+    t->weight_decay = opt_float(o, "--wd", t->weight_decay, 0.0f, 10.0f);
+    t->clip = opt_float(o, "--clip", t->clip, 0.0f, 1e9f);
+    t->dropout = opt_float(o, "--dropout", t->dropout, 0.0f, 0.95f);
+    t->seed = opt_u64(o, "--seed", t->seed);
+    t->log_every = opt_int(o, "--log-every", t->log_every, 0, 100000000);
+}
+
+static const char *train_help =
+    "usage: srlm train --data TEXT --out CKPT [options]\n"
+    "Pretrain (or continue training) a model on a text file: random windows of\n"
+    "--seq+1 tokens, next-token loss on every position.\n"
+    "  --data FILE        training text (UTF-8 or any bytes)\n"
+    "  --tokenizer FILE   BPE tokenizer (srlm tokenizer train); without it, one token per byte\n"
+    "  --out FILE         checkpoint to write (atomically)\n"
+    "  --init CKPT        start from this checkpoint instead of a random model\n"
+    "model (new models only): --dim 128 --layers 4 --heads 4 --kv-heads H --hidden 352\n"
+    "                         --context 256 --tied 0 --rope-theta 10000 --norm-eps 1e-5\n"
+    "training: --steps 200 --batch 16 --seq 128 --lr 3e-3 --lr-min lr/10 --warmup 20\n"
+    "          [--linear] --wd 0.1 --clip 1.0 --dropout 0 --seed 1 --log-every 10\n";
+
+static int cmd_train(int argc, char **argv) {
+    Opts o = opts_make(argc, argv, "train");
+    const char *data_path, *out_path, *tok_path, *init_path;
+    TrainConfig t = train_config_default();
+    Model m;
+    Tokenizer tok;
+    uint8_t *text;
+    size_t n_text, n_tokens;
+    int *tokens;
+    StreamData sd;
+    Batcher batcher;
+    char hex[65], meta[256];
+    if (wants_help(argc, argv)) { fputs(train_help, stdout); return 0; }
+    data_path = opt_str(&o, "--data", NULL);
+    out_path = opt_str(&o, "--out", NULL);
+    tok_path = opt_str(&o, "--tokenizer", NULL);
+    init_path = opt_str(&o, "--init", NULL);
+    if (!data_path || !out_path) die("train: --data and --out are required (see 'srlm train --help')");
+    memset(&m, 0, sizeof m);
+    if (init_path) {
+        Config ignored;
+        config_from_opts(&ignored, &o); /* accepted for convenience, the checkpoint's config wins */
+        ckpt_load(&m, init_path, NULL);
+    } else {
+        config_from_opts(&m.cfg, &o);
+    }
+    train_config_from_opts(&t, &o);
+    opts_done(&o);
+    if (tok_path) tokenizer_load(&tok, tok_path);
+    if (!init_path) {
+        m.cfg.vocab_size = tok_path ? tok_vocab_size(&tok) : TOK_N_BYTES + TOK_N_SPECIAL;
+        model_init_buffers(&m);
+        model_init_random(&m, t.seed);
+    } else if (tok_path && m.cfg.vocab_size != tok_vocab_size(&tok)) {
+        die("%s: model vocab %d does not match tokenizer %s (%d)", init_path, m.cfg.vocab_size, tok_path, tok_vocab_size(&tok));
+    }
+    if (t.seq > m.cfg.max_seq_len) die("train: --seq %d exceeds the model context %d", t.seq, m.cfg.max_seq_len);
+    if (read_file(data_path, &text, &n_text) != 0) return 1;
+    tokens = encode_text(tok_path ? &tok : NULL, text, n_text, &n_tokens);
+    free(text);
+    if (n_tokens < 2) die("%s: too little text to train on (%lu tokens)", data_path, (unsigned long)n_tokens);
+    fprintf(stderr, "train: %lu tokens, model %lu parameters, %d steps of %dx%d\n",
+            (unsigned long)n_tokens, (unsigned long)m.n_params, t.steps, t.batch, t.seq);
+    sd.tokens = tokens; sd.n = n_tokens; sd.seed = t.seed;
+    batcher.next = stream_next; batcher.ctx = &sd;
+    train_model(&m, &t, &batcher, "train");
+    snprintf(meta, sizeof meta, "srlm train steps=%d batch=%d seq=%d seed=%llu", t.steps, t.batch, t.seq,
+             (unsigned long long)t.seed);
+    if (ckpt_save(out_path, &m, meta, hex) != 0) return 1;
+    printf("%s  sha256 %s\n", out_path, hex);
+    free(tokens);
+    if (tok_path) tok_free(&tok);
+    model_free(&m);
+    return 0;
+}
+
+static const char *sample_help =
+    "usage: srlm sample --model CKPT [options]\n"
+    "Continue a text prompt (raw text, no chat format).\n"
+    "  --tokenizer FILE   the model's tokenizer (without: one token per byte)\n"
+    "  --prompt TEXT      text to continue (default: begin-of-text only)\n"
+    "  --max-new 100      tokens to generate\n"
+    "  --temperature 0.7  0 = greedy\n"
+    "  --top-p 0.9        nucleus mass (1 = off)\n"
+    "  --seed 1           sampling seed; sample i uses seed+i\n"
+    "  --n 1              number of samples\n";
+
+static int cmd_sample(int argc, char **argv) {
+    Opts o = opts_make(argc, argv, "sample");
+    const char *model_path, *tok_path, *prompt;
+    Model m;
+    Tokenizer tok;
+    Decoder d;
+    GenConfig g;
+    uint64_t seed;
+    int n, i, stops[1] = {TOK_EOS};
+    int **prompts, *plen, **out, *olen;
+    uint64_t *seeds;
+    size_t np;
+    if (wants_help(argc, argv)) { fputs(sample_help, stdout); return 0; }
+    model_path = opt_str(&o, "--model", NULL);
+    tok_path = opt_str(&o, "--tokenizer", NULL);
+    prompt = opt_str(&o, "--prompt", "");
+    g.max_new = opt_int(&o, "--max-new", 100, 0, 1 << 20);
+    g.temperature = opt_float(&o, "--temperature", 0.7f, 0.0f, 100.0f);
+    g.top_p = opt_float(&o, "--top-p", 0.9f, 0.0f, 1.0f);
+    seed = opt_u64(&o, "--seed", 1);
+    n = opt_int(&o, "--n", 1, 1, 1 << 20);
+    opts_done(&o);
+    if (!model_path) die("sample: --model is required (see 'srlm sample --help')");
+    g.stops = stops; g.n_stops = 1;
+    ckpt_load(&m, model_path, NULL);
+    if (tok_path) {
+        tokenizer_load(&tok, tok_path);
+        if (tok_vocab_size(&tok) != m.cfg.vocab_size)
+            die("%s: tokenizer vocab %d does not match the model's %d", tok_path, tok_vocab_size(&tok), m.cfg.vocab_size);
+    }
+    prompts = xcalloc((size_t)n, sizeof(int *));
+    plen = xcalloc((size_t)n, sizeof(int));
+    out = xcalloc((size_t)n, sizeof(int *));
+    olen = xcalloc((size_t)n, sizeof(int));
+    seeds = xcalloc((size_t)n, sizeof(uint64_t));
+    {
+        int *ids = encode_text(tok_path ? &tok : NULL, (const uint8_t *)prompt, strlen(prompt), &np);
+        int *full = xmalloc((np + 1) * sizeof(int));
+        full[0] = m.cfg.vocab_size > TOK_BOS ? TOK_BOS : 0; /* every text starts with begin-of-text */
+        memcpy(full + 1, ids, np * sizeof(int));
+        free(ids);
+        for (i = 0; i < n; i++) { prompts[i] = full; plen[i] = (int)np + 1; seeds[i] = seed + (uint64_t)i; }
+    }
+    decoder_init(&d, &m.cfg, n < 16 ? n : 16, 512);
+    generate(&m, &d, n, prompts, plen, seeds, &g, out, olen);
+    for (i = 0; i < n; i++) {
+        char *text = decode_ids(tok_path ? &tok : NULL, out[i], (size_t)olen[i], NULL);
+        if (n > 1) printf("--- sample %d (seed %llu)\n", i, (unsigned long long)seeds[i]);
+        printf("%s%s\n", prompt, text);
+        free(text);
+        free(out[i]);
+    }
+    free(prompts[0]); free(prompts); free(plen); free(out); free(olen); free(seeds);
+    decoder_free(&d);
+    if (tok_path) tok_free(&tok);
+    model_free(&m);
+    return 0;
+}
+
+static const char *info_help =
+    "usage: srlm info CKPT\n"
+    "Validate a checkpoint and print its config, parameter count, provenance and the\n"
+    "SHA-256 of the file's bytes.\n";
+
+static int cmd_info(int argc, char **argv) {
+    Model m;
+    uint8_t *data, dg[32];
+    size_t n, sizes[N_PTENSORS];
+    char hex[65], *meta = NULL;
+    const char *why;
+    int i;
+    if (wants_help(argc, argv) || argc != 1) { fputs(info_help, argc == 1 ? stdout : stderr); return argc == 1 ? 0 : 1; }
+    if (read_file(argv[0], &data, &n) != 0) return 1;
+    why = ckpt_parse(&m, data, n, &meta);
+    if (why) { free(data); die("%s: %s", argv[0], why); }
+    sha256(data, n, dg);
+    sha256_hex(dg, hex);
+    printf("file         %s (%lu bytes, format version %u)\n", argv[0], (unsigned long)n, CKPT_VERSION);
+    printf("dim          %d\nn_layers     %d\nn_heads      %d\nn_kv_heads   %d\nhidden_dim   %d\n"
+           "vocab_size   %d\nmax_seq_len  %d\ntied         %d\nrope_theta   %.9g\nnorm_eps     %.9g\n",
+           m.cfg.dim, m.cfg.n_layers, m.cfg.n_heads, m.cfg.n_kv_heads, m.cfg.hidden_dim, m.cfg.vocab_size,
+           m.cfg.max_seq_len, m.cfg.tied, (double)m.cfg.rope_theta, (double)m.cfg.norm_eps);
+    param_sizes(&m.cfg, sizes);
+    for (i = 0; i < N_PTENSORS; i++)
+        if (sizes[i]) printf("  %-15s %lu\n", param_names[i], (unsigned long)sizes[i]);
+    printf("parameters   %lu\n", (unsigned long)m.n_params);
+    printf("meta         %s\n", meta ? meta : "");
+    printf("sha256 %s\n", hex);
+    free(meta);
+    free(data);
+    model_free(&m);
+    return 0;
+}
+
+static void tokenizer_check_model(const Tokenizer *tok, const char *tok_path, const Model *m, const char *model_path) {
+    if (tok_vocab_size(tok) != m->cfg.vocab_size)
+        die("%s: tokenizer vocab %d does not match the model %s (%d)", tok_path, tok_vocab_size(tok), model_path, m->cfg.vocab_size);
+}
+
+static const char *sft_help =
+    "usage: srlm sft --model CKPT --tokenizer TOK --data A.jsonl[,B.jsonl...] --out CKPT [options]\n"
+    "Supervised fine-tuning on instruction/response records (IFT, and EFT judge\n"
+    "examples, which use the same two fields). Loss on response tokens only.\n"
+    "  --epochs 3         passes over the data (or --steps N)\n"
+    "  --batch 16 --lr 1e-3 --lr-min 1e-4 --warmup 10 [--linear] --wd 0 --clip 1\n"
+    "  --dropout 0.1 --seed 1 --log-every 20\n";
+
+static int cmd_sft(int argc, char **argv) {
+    Opts o = opts_make(argc, argv, "sft");
+    const char *model_path, *tok_path, *data, *out_path;
+    TrainConfig t = train_config_default();
+    Model m;
+    Tokenizer tok;
+    SftData sd;
+    Batcher bt;
+    int n, dropped, epochs, i, longest = 0;
+    long resp_tokens = 0;
+    char hex[65], meta[512];
+    if (wants_help(argc, argv)) { fputs(sft_help, stdout); return 0; }
+    model_path = opt_str(&o, "--model", NULL);
+    tok_path = opt_str(&o, "--tokenizer", NULL);
+    data = opt_str(&o, "--data", NULL);
+    out_path = opt_str(&o, "--out", NULL);
+    epochs = opt_int(&o, "--epochs", 3, 1, 100000);
+    t.lr = 1e-3f; t.warmup = 10; t.weight_decay = 0.0f; t.dropout = 0.1f; t.log_every = 20; t.steps = -1;
+    train_config_from_opts(&t, &o);
+    opts_done(&o);
+    if (!model_path || !tok_path || !data || !out_path) die("sft: --model, --tokenizer, --data and --out are required");
+    ckpt_load(&m, model_path, NULL);
+    tokenizer_load(&tok, tok_path);
+    tokenizer_check_model(&tok, tok_path, &m, model_path);
+    sd.ex = sft_load_examples(data, &tok, m.cfg.max_seq_len, &n, &dropped);
+    if (n == 0) die("sft: no usable examples in %s", data);
+    for (i = 0; i < n; i++) { if (sd.ex[i].n > longest) longest = sd.ex[i].n; resp_tokens += sd.ex[i].n - sd.ex[i].resp_start; }
+    sft_data_init(&sd, sd.ex, n, t.batch, t.seed);
+    if (t.steps < 0) t.steps = epochs * sft_batches_per_epoch(&sd);
+    t.seq = longest - 1;
+    fprintf(stderr, "sft: %d examples (%d longer than the context dropped), %ld response tokens, longest %d; %d steps of %d\n",
+            n, dropped, resp_tokens, longest, t.steps, t.batch);
+    bt.next = sft_next; bt.ctx = &sd;
+    train_model(&m, &t, &bt, "sft");
+    snprintf(meta, sizeof meta, "srlm sft data=%s steps=%d batch=%d lr=%g seed=%llu", data, t.steps, t.batch,
+             (double)t.lr, (unsigned long long)t.seed);
+    if (ckpt_save(out_path, &m, meta, hex) != 0) return 1;
+    printf("%s  sha256 %s\n", out_path, hex);
+    examples_free(sd.ex, n); free(sd.plan);
+    tok_free(&tok);
+    model_free(&m);
+    return 0;
+}
+
+static void judge_config_from_opts(JudgeConfig *jc, Opts *o) {
+    jc->samples = opt_int(o, "--samples", jc->samples, 1, 64);
+    jc->temperature = opt_float(o, "--temperature", jc->temperature, 0.0f, 100.0f);
+    jc->top_p = opt_float(o, "--top-p", jc->top_p, 0.0f, 1.0f);
+    jc->max_new = opt_int(o, "--max-new", jc->max_new, 1, 65536);
+}
+
+static const char *judge_help =
+    "usage: srlm judge --model CKPT --tokenizer TOK --template FILE --input PAIRS.jsonl [options]\n"
+    "The model judges each {\"instruction\", \"response\"} record with the judge\n"
+    "template; prints one JSON line per record: the judgments, the parsed scores,\n"
+    "and their mean (null when no judgment had a valid score).\n"
+    "  --out FILE         write the JSONL here (atomically) instead of stdout\n"
+    "  --samples 3 --temperature 0.7 --top-p 0.9 --max-new 64 --seed 1\n";
+
+static int cmd_judge(int argc, char **argv) {
+    Opts o = opts_make(argc, argv, "judge");
+    const char *model_path, *tok_path, *tpl_path, *in_path, *out_path;
+    JudgeConfig jc = judge_config_default();
+    uint64_t seed;
+    Model m;
+    Tokenizer tok;
+    JudgeTemplate jt;
+    Jsonl j;
+    Decoder d;
+    Judgment *res;
+    char **inst, **resp;
+    uint64_t *seeds;
+    Buf b = {0, 0, 0};
+    int i, s, fails = 0, samples = 0, unscored = 0;
+    if (wants_help(argc, argv)) { fputs(judge_help, stdout); return 0; }
+    model_path = opt_str(&o, "--model", NULL);
+    tok_path = opt_str(&o, "--tokenizer", NULL);
+    tpl_path = opt_str(&o, "--template", NULL);
+    in_path = opt_str(&o, "--input", NULL);
+    out_path = opt_str(&o, "--out", NULL);
+    seed = opt_u64(&o, "--seed", 1);
+    judge_config_from_opts(&jc, &o);
+    opts_done(&o);
+    if (!model_path || !tok_path || !tpl_path || !in_path) die("judge: --model, --tokenizer, --template and --input are required");
+    judge_template_load(&jt, tpl_path);
+    ckpt_load(&m, model_path, NULL);
+    tokenizer_load(&tok, tok_path);
+    tokenizer_check_model(&tok, tok_path, &m, model_path);
+    jsonl_load(&j, in_path);
+    inst = xcalloc((size_t)j.count, sizeof(char *)); resp = xcalloc((size_t)j.count, sizeof(char *));
+    seeds = xcalloc((size_t)j.count, sizeof(uint64_t));
+    res = xcalloc((size_t)j.count, sizeof(Judgment));
+    for (i = 0; i < j.count; i++) {
+        inst[i] = jsonl_str(&j, i, "instruction"); resp[i] = jsonl_str(&j, i, "response");
+        seeds[i] = hash64(seed, (uint64_t)i);
+    }
+    decoder_init(&d, &m.cfg, 64, 1024);
+    judge_many(&m, &d, &tok, &jt, j.count, inst, resp, seeds, &jc, 1, res);
+    for (i = 0; i < j.count; i++) {
+        int shown = res[i].n_valid + res[i].n_failed;
+        buf_printf(&b, "{\"index\": %d, \"score\": ", i);
+        if (res[i].has_score) buf_printf(&b, "%.9g", (double)res[i].score); else buf_str(&b, "null");
+        buf_printf(&b, ", \"valid\": %d, \"failed\": %d, \"too_long\": %s, \"judgments\": [", res[i].n_valid,
+                   res[i].n_failed, res[i].too_long ? "true" : "false");
+        for (s = 0; s < shown; s++) {
+            float sc;
+            if (s) buf_str(&b, ", ");
+            buf_str(&b, "{\"text\": ");
+            json_put_string(&b, res[i].judgments[s], strlen(res[i].judgments[s]));
+            if (judge_score_parse(res[i].judgments[s], strlen(res[i].judgments[s]), &sc)) buf_printf(&b, ", \"score\": %.9g}", (double)sc);
+            else buf_str(&b, ", \"score\": null}");
+        }
+        buf_str(&b, "]}\n");
+        fails += res[i].n_failed; samples += shown; unscored += !res[i].has_score;
+        judgment_free(&res[i], jc.samples);
+        free(inst[i]); free(resp[i]);
+    }
+    if (out_path) { if (write_file_atomic(out_path, b.p, b.n) != 0) return 1; }
+    else fwrite(b.p, 1, b.n, stdout);
+    fprintf(stderr, "judge: %d records, %d judgments, %d parse failures (%.1f%%), %d records without a score\n",
+            j.count, samples, fails, samples ? 100.0 * fails / samples : 0.0, unscored);
+    free(b.p); free(inst); free(resp); free(seeds); free(res); free(jt.text);
+    jsonl_free(&j); decoder_free(&d); tok_free(&tok); model_free(&m);
+    return 0;
+}
+
+static const char *answer_help =
+    "usage: srlm answer --model CKPT --tokenizer TOK --input PROMPTS.jsonl [--out ANSWERS.jsonl] [options]\n"
+    "The model answers each {\"instruction\"} record in the chat format; writes\n"
+    "{\"index\", \"instruction\", \"response\", \"tokens\"} lines (the input to a grader).\n"
+    "  --max-new 64       longest answer in tokens (greedy decoding)\n";
+
+static int cmd_answer(int argc, char **argv) {
+    Opts o = opts_make(argc, argv, "answer");
+    const char *model_path, *tok_path, *in_path, *out_path;
+    int max_new, n, i, *ntok;
+    Model m;
+    Tokenizer tok;
+    char **inst, **ans;
+    Buf b = {0, 0, 0};
+    if (wants_help(argc, argv)) { fputs(answer_help, stdout); return 0; }
+    model_path = opt_str(&o, "--model", NULL);
+    tok_path = opt_str(&o, "--tokenizer", NULL);
+    in_path = opt_str(&o, "--input", NULL);
+    out_path = opt_str(&o, "--out", NULL);
+    max_new = opt_int(&o, "--max-new", 64, 1, 65536);
+    opts_done(&o);
+    if (!model_path || !tok_path || !in_path) die("answer: --model, --tokenizer and --input are required");
+    ckpt_load(&m, model_path, NULL);
+    tokenizer_load(&tok, tok_path);
+    tokenizer_check_model(&tok, tok_path, &m, model_path);
+    inst = load_field(in_path, "instruction", &n);
+    ntok = xcalloc((size_t)(n ? n : 1), sizeof(int));
+    ans = answer_prompts(&m, &tok, inst, n, max_new, ntok);
+    for (i = 0; i < n; i++) {
+        buf_printf(&b, "{\"index\": %d, \"instruction\": ", i); json_put_string(&b, inst[i], strlen(inst[i]));
+        buf_str(&b, ", \"response\": "); json_put_string(&b, ans[i], strlen(ans[i]));
+        buf_printf(&b, ", \"tokens\": %d}\n", ntok[i]);
+    }
+    if (out_path) { if (write_file_atomic(out_path, b.p ? b.p : (uint8_t *)"", b.n) != 0) return 1; }
+    else fwrite(b.p, 1, b.n, stdout);
+    free(b.p); free(ntok);
+    free_strings(inst, n); free_strings(ans, n);
+    tok_free(&tok);
+    model_free(&m);
+    return 0;
+}
+
+static const char *eval_rm_help =
+    "usage: srlm eval-rm --model CKPT --tokenizer TOK --template FILE --data RANKED.jsonl [options]\n"
+    "Reward-model metrics (the paper's Table 4): the model judges every response of\n"
+    "every ranked set {\"instruction\", \"responses\": [...], \"grades\": [...]}.\n"
+    "  --samples 3 --temperature 0.7 --top-p 0.9 --max-new 64 --seed 1\n";
+
+static int cmd_eval_rm(int argc, char **argv) {
+    Opts o = opts_make(argc, argv, "eval-rm");
+    const char *model_path, *tok_path, *tpl_path, *data;
+    JudgeConfig jc = judge_config_default();
+    uint64_t seed;
+    Model m;
+    Tokenizer tok;
+    JudgeTemplate jt;
+    RmResult r;
+    char hex[65];
+    if (wants_help(argc, argv)) { fputs(eval_rm_help, stdout); return 0; }
+    model_path = opt_str(&o, "--model", NULL);
+    tok_path = opt_str(&o, "--tokenizer", NULL);
+    tpl_path = opt_str(&o, "--template", NULL);
+    data = opt_str(&o, "--data", NULL);
+    seed = opt_u64(&o, "--seed", 1);
+    judge_config_from_opts(&jc, &o);
+    opts_done(&o);
+    if (!model_path || !tok_path || !tpl_path || !data) die("eval-rm: --model, --tokenizer, --template and --data are required");
+    judge_template_load(&jt, tpl_path);
+    ckpt_load(&m, model_path, hex);
+    tokenizer_load(&tok, tok_path);
+    tokenizer_check_model(&tok, tok_path, &m, model_path);
+    r = eval_reward_model(&m, &tok, &jt, data, &jc, seed);
+    printf("model %s (sha256 %.16s...)\n", model_path, hex);
+    printf("ranked sets %d, responses %d, judgments %d, parse failures %d (%.2f%%), unscored responses %d\n",
+           r.m.sets, r.responses, r.judgments, r.failures, r.judgments ? 100.0 * r.failures / r.judgments : 0.0, r.unscored);
+    printf("| pairwise acc %% | 5-best %% | exact match %% | Spearman | Kendall tau |\n");
+    printf("| %.1f | %.1f | %.1f | %.3f | %.3f |\n", 100.0 * r.m.pair_acc, 100.0 * r.m.best5, 100.0 * r.m.exact,
+           r.m.spearman, r.m.kendall);
+    free(jt.text);
+    tok_free(&tok);
+    model_free(&m);
+    return 0;
+}
+
+/* --- srlm tokenizer train | encode | decode ---
+ * cmd_tokenizer gets the arguments after "tokenizer" (argv[0] = subcommand). */
+
+static const char *tokenizer_help =
+    "usage: srlm tokenizer train  --input CORPUS (--merges N | --vocab V) --out TOK [--no-presplit]\n"
+    "       srlm tokenizer encode --tokenizer TOK [--input TEXT]\n"
+    "       srlm tokenizer decode --tokenizer TOK [--input IDS]\n"
+    "Byte-level BPE. Ids 0..255 are bytes, 256..263 special tokens (<|bos|> <|eos|> <|user|>\n"
+    "<|assistant|> <|eot|> and 3 reserved), 264+i is merge i. 'srlm tokenizer SUB --help' for each.\n";
+
+static const char *tokenizer_train_help =
+    "usage: srlm tokenizer train --input CORPUS (--merges N | --vocab V) --out TOK [--no-presplit]\n"
+    "Learn byte-level BPE merges from the bytes of CORPUS and write the tokenizer file TOK.\n"
+    "  --merges N      learn up to N merges (fewer if the corpus runs out of pairs)\n"
+    "  --vocab V       the same as --merges V-264\n"
+    "  --no-presplit   let merges cross word/digit/punctuation/newline boundaries\n"
+    "Same corpus and options give a byte-identical file on every machine.\n";
+
+static const char *tokenizer_encode_help =
+    "usage: srlm tokenizer encode --tokenizer TOK [--input TEXT]\n"
+    "Print the token ids of the bytes of TEXT (default: stdin), space-separated, one line.\n"
+    "Text that spells a marker such as <|user|> is encoded as plain bytes.\n";
+
+static const char *tokenizer_decode_help =
+    "usage: srlm tokenizer decode --tokenizer TOK [--input IDS]\n"
+    "Read decimal token ids separated by whitespace from IDS (default: stdin) and write\n"
+    "their bytes to stdout. Special ids print as their spelling; ids outside the vocabulary\n"
+    "are skipped with a warning.\n";
+
+/* All of stdin, like read_file. */
+static uint8_t *tokenizer_read_stdin(size_t *n) {
+    size_t cap = 1 << 16, len = 0, got;
+    uint8_t *buf = xmalloc(cap);
+    while ((got = fread(buf + len, 1, cap - len, stdin)) > 0) {
+        len += got;
+        if (len == cap) {
+            cap *= 2;
+            buf = realloc(buf, cap);
+            if (!buf) die("stdin: out of memory");
+        }
+    }
+    if (ferror(stdin)) die("stdin: read error");
+    *n = len;
+    return buf;
+}
+
+static uint8_t *tokenizer_read_input(const char *path, size_t *n) {
+    uint8_t *data;
+    if (!path) return tokenizer_read_stdin(n);
+    if (read_file(path, &data, n) != 0) exit(1);
+    return data;
+}
+
+static int tokenizer_train_cmd(int argc, char **argv) {
+    Opts o = opts_make(argc, argv, "tokenizer train");
+    const char *in_path, *out_path;
+    int merges, learned, presplit, has_merges, has_vocab;
+    uint8_t *text, *file, digest[32];
+    size_t n, file_n;
+    char hex[65];
+    double t0;
+    Tokenizer tok;
+    if (wants_help(argc, argv)) { fputs(tokenizer_train_help, stdout); return 0; }
+    in_path = opt_str(&o, "--input", NULL);
+    out_path = opt_str(&o, "--out", NULL);
+    has_merges = opt_str(&o, "--merges", NULL) != NULL;
+    has_vocab = opt_str(&o, "--vocab", NULL) != NULL;
+    merges = has_merges ? opt_int(&o, "--merges", 0, 0, TOK_MAX_MERGES) : 0;
+    if (has_vocab) merges = opt_int(&o, "--vocab", 0, TOK_FIRST_MERGE, TOK_FIRST_MERGE + TOK_MAX_MERGES) - TOK_FIRST_MERGE;
+    presplit = !opt_flag(&o, "--no-presplit");
+    opts_done(&o);
+    if (!in_path || !out_path) die("tokenizer train: --input and --out are required (see 'srlm tokenizer train --help')");
+    if (has_merges == has_vocab) die("tokenizer train: give exactly one of --merges N or --vocab V");
+    text = tokenizer_read_input(in_path, &n);
+    t0 = now_seconds();
+    learned = tok_train(&tok, text, n, merges, presplit);
+    if (learned < 0) die("%s: corpus too large to train on (distinct chunks must hold < 2^31 bytes)", in_path);
+    tok_serialize(&tok, &file, &file_n);
+    if (write_file_atomic(out_path, file, file_n) != 0) exit(1);
+    sha256(file, file_n, digest);
+    sha256_hex(digest, hex);
+    fprintf(stderr, "srlm: tokenizer: %d merges (vocab %d) from %lu bytes in %.2f s%s -> %s sha256 %s\n",
+            learned, tok_vocab_size(&tok), (unsigned long)n, now_seconds() - t0,
+            learned < merges ? " (no pairs left)" : "", out_path, hex);
+    tok_free(&tok);
+    free(file);
+    free(text);
+    return 0;
+}
+
+static int tokenizer_encode_cmd(int argc, char **argv) {
+    Opts o = opts_make(argc, argv, "tokenizer encode");
+    const char *tok_path, *in_path;
+    uint8_t *text;
+    size_t n, nids, i;
+    int *ids;
+    Tokenizer tok;
+    if (wants_help(argc, argv)) { fputs(tokenizer_encode_help, stdout); return 0; }
+    tok_path = opt_str(&o, "--tokenizer", NULL);
+    in_path = opt_str(&o, "--input", NULL);
+    opts_done(&o);
+    if (!tok_path) die("tokenizer encode: --tokenizer is required (see 'srlm tokenizer encode --help')");
+    tokenizer_load(&tok, tok_path);
+    text = tokenizer_read_input(in_path, &n);
+    ids = xmalloc((n ? n : 1) * sizeof *ids);
+    nids = tok_encode(&tok, text, n, ids);
+    for (i = 0; i < nids; i++) printf(i ? " %d" : "%d", ids[i]);
+    printf("\n");
+    if (fflush(stdout) != 0) die("stdout: write failed");
+    tok_free(&tok);
+    free(ids);
+    free(text);
+    return 0;
+}
+
+static int tokenizer_is_space(uint8_t c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
+
+/* Whitespace-separated decimal ids -> array; anything else is an error. */
+static int *tokenizer_parse_ids(const uint8_t *text, size_t n, const char *source, size_t *n_ids) {
+    int *ids = xmalloc((n / 2 + 1) * sizeof *ids); /* each id needs a digit and a separator */
+    size_t i = 0, k = 0;
+    while (i < n) {
+        char num[24];
+        size_t j = 0;
+        long v;
+        char *end;
+        if (tokenizer_is_space(text[i])) { i++; continue; }
+        while (i < n && !tokenizer_is_space(text[i])) {
+            if (j + 1 < sizeof num) num[j] = (char)text[i];
+            i++; j++;
+        }
+        if (j >= sizeof num) die("tokenizer decode: %s: token id too long", source);
+        num[j] = 0;
+        errno = 0;
+        v = strtol(num, &end, 10);
+        if (*end || end == num || errno || v < -2147483647L - 1 || v > 2147483647L)
+            die("tokenizer decode: %s: '%s' is not a token id", source, num);
+        ids[k++] = (int)v;
+    }
+    *n_ids = k;
+    return ids;
+}
+
+static int tokenizer_decode_cmd(int argc, char **argv) {
+    Opts o = opts_make(argc, argv, "tokenizer decode");
+    const char *tok_path, *in_path;
+    uint8_t *text, *out;
+    size_t n, nids, need, bad;
+    int *ids;
+    Tokenizer tok;
+    if (wants_help(argc, argv)) { fputs(tokenizer_decode_help, stdout); return 0; }
+    tok_path = opt_str(&o, "--tokenizer", NULL);
+    in_path = opt_str(&o, "--input", NULL);
+    opts_done(&o);
+    if (!tok_path) die("tokenizer decode: --tokenizer is required (see 'srlm tokenizer decode --help')");
+    tokenizer_load(&tok, tok_path);
+    text = tokenizer_read_input(in_path, &n);
+    ids = tokenizer_parse_ids(text, n, in_path ? in_path : "stdin", &nids);
+    bad = tok_count_invalid(&tok, ids, nids);
+    if (bad) fprintf(stderr, "srlm: warning: skipped %lu ids outside [0, %d)\n", (unsigned long)bad, tok_vocab_size(&tok));
+    need = tok_decode(&tok, ids, nids, NULL, 0);
+    out = xmalloc(need);
+    tok_decode(&tok, ids, nids, out, need);
+    if ((need && fwrite(out, 1, need, stdout) != need) || fflush(stdout) != 0) die("stdout: write failed");
+    tok_free(&tok);
+    free(out);
+    free(ids);
+    free(text);
+    return 0;
+}
+
+static int cmd_tokenizer(int argc, char **argv) {
+    if (argc < 1) { fputs(tokenizer_help, stderr); return 1; }
+    if (strcmp(argv[0], "train") == 0) return tokenizer_train_cmd(argc - 1, argv + 1);
+    if (strcmp(argv[0], "encode") == 0) return tokenizer_encode_cmd(argc - 1, argv + 1);
+    if (strcmp(argv[0], "decode") == 0) return tokenizer_decode_cmd(argc - 1, argv + 1);
+    if (strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0) { fputs(tokenizer_help, stdout); return 0; }
+    fprintf(stderr, "srlm: tokenizer: unknown subcommand '%s'\n", argv[0]);
+    fputs(tokenizer_help, stderr);
+    return 1;
+}
+
+/* The commands, in the order of the paper's loop; help text comes from here. */
+static const struct { const char *name; int (*run)(int, char **); const char *what; } commands[] = {
+    {"tokenizer", cmd_tokenizer, "train | encode | decode a byte-level BPE tokenizer"},
+    {"train", cmd_train, "pretrain a model on text (M0)"},
+    {"sample", cmd_sample, "continue a prompt with a checkpoint"},
+    {"info", cmd_info, "validate a checkpoint, print its config and SHA-256"},
+    {"sft", cmd_sft, "supervised fine-tuning on instruction/response JSONL (IFT, EFT)"},
+    {"judge", cmd_judge, "the model judges instruction/response pairs (LLM-as-a-Judge)"},
+    {"answer", cmd_answer, "the model answers instruction JSONL (greedy), for a grader"},
+    {"eval-rm", cmd_eval_rm, "reward-model metrics on ranked sets"},
+    {"run", cmd_run, "the whole self-rewarding loop, evaluation and report"},
+};
+#define N_COMMANDS ((int)(sizeof commands / sizeof commands[0]))
+
+static void print_usage(FILE *f) {
+    int i;
+    fputs("srlm - Self-Rewarding Language Models, a bit-reproducible reference in C99\n"
+          "usage: srlm COMMAND [options]   ('srlm COMMAND --help' for each)\n", f);
+    for (i = 0; i < N_COMMANDS; i++) fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].what);
+}
+
+/* External linkage so that tests, which include this file without main, compile warning-free. */
+int srlm_main(int argc, char **argv) {
+    int i;
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+        print_usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 1 : 0;
+    }
+    for (i = 0; i < N_COMMANDS; i++)
+        if (strcmp(argv[1], commands[i].name) == 0) return commands[i].run(argc - 2, argv + 2);
+    fprintf(stderr, "srlm: unknown command '%s'\n", argv[1]);
+    print_usage(stderr);
+    return 1;
+}
+
+#ifndef SRLM_NO_MAIN
+int main(int argc, char **argv) { return srlm_main(argc, argv); }
+#endif

@@ -1,0 +1,788 @@
+/* test_world.c - the synthetic world: phrasings, the exact grader, the
+ * generated files (scores, balance, splits, determinism, sizes), the judge
+ * template fill and the JSON Lines grading front end.
+ *
+ * Build from the repository root:
+ *   cc -std=c99 -O2 -ffp-contract=off -o test_world tests/test_world.c tensor.c
+ * The judge template is looked up as tiny_models/judge_template.txt from the
+ * current directory, its parent, or beside this file.
+ */
+#define WORLD_NO_MAIN
+#include "../tiny_models/world.c"
+#include "check.h"
+
+/* ------------------------------------------------------------------------
+ * Helpers
+ * ---------------------------------------------------------------------- */
+static char g_tmpl[TEMPLATE_CAP];
+static size_t g_tmpl_len;
+static int g_tmpl_ok;
+
+static void load_template(void) {
+    char path[1024];
+    const char *file = __FILE__, *slash = strrchr(file, '/');
+    const char *cands[3] = {"tiny_models/judge_template.txt", "../tiny_models/judge_template.txt", path};
+    int i;
+    snprintf(path, sizeof path, "%.*s../tiny_models/judge_template.txt", slash ? (int)(slash - file + 1) : 0, file);
+    for (i = 0; i < 3 && !g_tmpl_ok; i++)
+        if (template_load(cands[i], g_tmpl, &g_tmpl_len) == NULL) g_tmpl_ok = 1;
+}
+
+static int grade_of(const char *ins, const char *resp) {
+    return grade_response(ins, strlen(ins), resp, strlen(resp)).grade;
+}
+
+/* Generate the small preset with `seed` into files (world kept in *wd). */
+static void gen_small(World *wd, uint64_t seed, WorldFiles *files) {
+    WorldOptions o;
+    const char *why;
+    options_default(&o);
+    options_small(&o);
+    o.seed = seed;
+    why = world_init(wd, &o, g_tmpl, g_tmpl_len);
+    if (why) { printf("world_init: %s\n", why); exit(1); }
+    world_generate(wd, files);
+}
+
+/* Iterate over the lines of a buffer: returns the next line (NUL-terminated copy in line) or 0 at the end. */
+static int next_line(const Buf *b, size_t *pos, Buf *line) {
+    size_t end;
+    if (*pos >= b->n) return 0;
+    end = *pos;
+    while (end < b->n && b->p[end] != '\n') end++;
+    line->n = 0;
+    buf_put(line, b->p + *pos, end - *pos);
+    *pos = end + 1;
+    return 1;
+}
+
+/* Pull named string members out of a JSON line with the module's own reader. */
+typedef struct { const char *name; Buf val; int found; } Member;
+
+static int json_members(const char *s, size_t n, Member *m, int nm, int *score) {
+    Json j;
+    Buf key = {0, 0, 0};
+    int q, ok = 0;
+    j.s = s; j.n = n; j.i = 0; j.err = NULL;
+    for (q = 0; q < nm; q++) { m[q].val.n = 0; buf_put(&m[q].val, "", 0); m[q].found = 0; }
+    if (score) *score = -1;
+    json_ws(&j);
+    if (j.i >= j.n || j.s[j.i] != '{') goto done;
+    j.i++;
+    for (;;) {
+        json_ws(&j);
+        key.n = 0;
+        if (j.i >= j.n || j.s[j.i] != '"' || !json_string(&j, &key)) goto done;
+        buf_put(&key, "", 0);
+        json_ws(&j);
+        if (j.i >= j.n || j.s[j.i] != ':') goto done;
+        j.i++;
+        json_ws(&j);
+        for (q = 0; q < nm; q++)
+            if (strcmp(key.p, m[q].name) == 0) break;
+        if (q < nm && j.s[j.i] == '"') {
+            if (!json_string(&j, &m[q].val)) goto done;
+            buf_put(&m[q].val, "", 0);
+            m[q].found = 1;
+        } else if (score && strcmp(key.p, "score") == 0 && is_digit((unsigned char)j.s[j.i])) {
+            *score = j.s[j.i] - '0';
+            if (!json_value(&j, 1)) goto done;
+        } else if (!json_value(&j, 1)) goto done;
+        json_ws(&j);
+        if (j.i < j.n && j.s[j.i] == ',') { j.i++; continue; }
+        if (j.i < j.n && j.s[j.i] == '}') { j.i++; break; }
+        goto done;
+    }
+    json_ws(&j);
+    ok = j.i == j.n;
+done:
+    buf_free(&key);
+    return ok;
+}
+
+static int buf_contains(const Buf *b, const char *needle) { return b->p && strstr(b->p, needle) != NULL; }
+
+/* ------------------------------------------------------------------------
+ * Word list and phrasings
+ * ---------------------------------------------------------------------- */
+static void test_word_list(void) {
+    int i, j, npal = 0;
+    CHECK(NWORDS >= 300 && NWORDS <= 600, "word list has %d words", NWORDS);
+    for (i = 0; i < NWORDS; i++) {
+        size_t n = strlen(word_list[i]), q;
+        int lower = 1;
+        for (q = 0; q < n; q++) lower &= is_lower((unsigned char)word_list[i][q]);
+        CHECK(n >= 3 && n <= 8 && lower, "bad word \"%s\"", word_list[i]);
+        for (j = 0; j < i; j++) CHECK(strcmp(word_list[i], word_list[j]) != 0, "\"%s\" twice", word_list[i]);
+        npal += word_is_palindrome(word_list[i]);
+    }
+    CHECK(npal >= 15, "only %d real palindromes", npal);
+}
+
+static void test_phrasings_parse_back(void) {
+    World *wd = (World *)malloc(sizeof *wd);
+    WorldOptions o;
+    Rng r;
+    int f, p, i;
+    options_default(&o);
+    o.word_max = 8;
+    o.num_min = 0;
+    o.num_max = 999999999;
+    o.k_max = 7;
+    o.repeat_max_chars = 200;
+    CHECK(world_init(wd, &o, g_tmpl, g_tmpl_len) == NULL, "world_init");
+    rng_init(&r, 7, RNG_STREAM_WORLD);
+    for (f = 0; f < NFAM; f++) {
+        const char *pat;
+        CHECK(family_phrasing_count(f) >= 4, "%s has %d phrasings", family_names[f], family_phrasing_count(f));
+        /* a slot is never followed by a character of its own class: the greedy match is the only one */
+        for (p = 0; (pat = phrasings[f][p]) != NULL && p < MAXPHR; p++) {
+            const char *q;
+            for (q = pat; *q; q++)
+                if (q[0] == '{' && q[1] && q[2] == '}') {
+                    int next = (unsigned char)q[3];
+                    int word_slot = q[1] == 'w' || q[1] == 'c';
+                    CHECK(word_slot ? !is_lower(next) : !is_digit(next), "%s: slot followed by its class", pat);
+                }
+        }
+        for (i = 0; i < 300; i++) {
+            Task t, back;
+            char ins[TEXT_CAP], k1[128], k2[128];
+            int phr = (int)rng_below(&r, (uint32_t)family_phrasing_count(f)), got_phr = -1, matches = 0, ff, pp;
+            sample_task(wd, &r, f, &t);
+            task_instruction(&t, phr, ins, sizeof ins);
+            CHECK(parse_instruction(ins, strlen(ins), &back, &got_phr), "no parse: %s", ins);
+            task_key(&t, k1);
+            task_key(&back, k2);
+            CHECK(back.fam == f && got_phr == phr && strcmp(k1, k2) == 0 && back.a == t.a && back.b == t.b,
+                  "parse changed the task: %s", ins);
+            for (ff = 0; ff < NFAM; ff++)
+                for (pp = 0; pp < MAXPHR && phrasings[ff][pp]; pp++) {
+                    Task x;
+                    memset(&x, 0, sizeof x);
+                    matches += match_phrasing(phrasings[ff][pp], ins, strlen(ins), &x);
+                }
+            CHECK(matches == 1, "%d phrasings match: %s", matches, ins);
+        }
+    }
+    free(wd);
+}
+
+static void test_instruction_edges(void) {
+    Task t;
+    CHECK(parse_instruction("  Reverse the word \"planet\".\n", 29, &t, NULL) && t.fam == F_REVERSE, "trimmed");
+    CHECK(!parse_instruction("Reverse the word \"Planet\".", 26, &t, NULL), "capital in the word");
+    CHECK(!parse_instruction("Reverse the word \"planet\"", 25, &t, NULL), "missing period");
+    CHECK(!parse_instruction("Tell me a joke.", 15, &t, NULL), "unknown");
+    CHECK(!parse_instruction("What is 012 plus 35?", 20, &t, NULL), "leading zero");
+    CHECK(!parse_instruction("Which is larger, 35 or 35?", 26, &t, NULL), "equal numbers");
+    CHECK(!parse_instruction("Repeat the word \"cat\" 1 times.", 30, &t, NULL), "k = 1");
+    CHECK(!parse_instruction("What are the first 9 letters of \"planet\"?", 41, &t, NULL), "k > length");
+    CHECK(!parse_instruction("Reverse the word \"a\".", 21, &t, NULL), "one-letter word");
+    CHECK(!parse_instruction("", 0, &t, NULL), "empty");
+    CHECK(parse_instruction("What is 0 plus 0?", 17, &t, NULL) && t.a == 0 && t.b == 0, "zeros");
+    CHECK(grade_of("Tell me a joke.", "Why did the chicken cross the road?") == 0, "unknown task grade");
+    CHECK(strcmp(grade_response("Tell me a joke.", 15, "x", 1).reason, "unknown task") == 0, "reason");
+}
+
+/* ------------------------------------------------------------------------
+ * The grader, by hand: every family, every grade, the edge cases.
+ * ---------------------------------------------------------------------- */
+typedef struct { const char *ins, *resp; int grade; unsigned held; } Case;
+#define R CRIT_RELEVANT
+#define S CRIT_SUBSTANTIAL
+#define U CRIT_USEFUL
+#define C CRIT_CORRECT
+#define I CRIT_IMPECCABLE
+static const Case cases[] = {
+    /* reverse */
+    {"Reverse the word \"planet\".", "The word \"planet\" reversed is \"tenalp\".", 5, R|S|U|C|I},
+    {"Reverse the word \"planet\".", "  The word \"planet\" reversed is \"tenalp\".\n", 5, R|S|U|C|I},
+    {"Reverse the word \"planet\".", "The word \"planet\" reversed is \"tenalp\"", 4, R|S|U|C},
+    {"Reverse the word \"planet\".", "the word \"planet\" reversed is \"tenalp\".", 4, R|S|U|C},
+    {"Reverse the word \"planet\".", "The word \"planet\" reversed is \"tenalp\". The word \"planet\" reversed is \"tenalp\".", 4, R|S|U|C},
+    {"Reverse the word \"planet\".", "The word \"planet\" reversed is \"tenalp\". Hope this helps!", 4, R|S|U|C},
+    {"Reverse the word \"planet\".", "\"planet\" spelled backwards is \"tenalp\".", 4, R|S|U|C},
+    {"Reverse the word \"planet\".", "The word \"planet\" reversed is \"tenalp\". Or \"tenalq\".", 3, R|S|U},
+    {"Reverse the word \"planet\".", "The word \"planet\" reversed is \"tenalq\".", 3, R|S|U},
+    {"Reverse the word \"planet\".", "The word \"planet\" reversed is \"tenapl\".", 3, R|S|U},
+    {"Reverse the word \"planet\".", "The word \"planet\" reversed is \"tenxyz\".", 3, R|S|U},     /* exactly half */
+    {"Reverse the word \"planet\".", "The word \"planet\" reversed is \"texyzq\".", 2, R|S},
+    {"Reverse the word \"planet\".", "The word \"planet\" reversed is \"tenalp\"\nThe word \"planet\" reversed is \"tenalp\"", 4, R|S|U|C},
+    {"Reverse the word \"planet\".", "The word \"planet\" reversed is \"tenalp\" and \"planet\" is \"tenalp\".", 3, R|S|U},
+    {"Reverse the word \"planet\".", "The word \"planet\" reversed is \"planet\".", 2, R|S},
+    {"Reverse the word \"planet\".", "The word \"planet\" reversed is \"tenal\".", 1, R},
+    {"Reverse the word \"planet\".", "The word \"planet\" reversed is \"ten", 1, R},
+    {"Reverse the word \"planet\".", "The word \"planet\" has 6 letters.", 1, R},           /* wrong family */
+    {"Reverse the word \"planet\".", "The word \xe2\x80\x9cplanet\xe2\x80\x9d reversed is \xe2\x80\x9ctenalp\xe2\x80\x9d.", 1, R},
+    {"Reverse the word \"planet\".", "\"tenalp\"", 0, S|U|C},                               /* bare answer */
+    {"Reverse the word \"planet\".", "The word \"garden\" reversed is \"nedrag\".", 0, S},  /* another input */
+    {"Reverse the word \"planet\".", "The word \"garden\" reversed is \"tenalp\".", 0, S},
+    {"Reverse the word \"planet\".", "", 0, 0},
+    {"Reverse the word \"planet\".", "I do not know.", 0, 0},
+    {"Reverse the word \"level\".", "The word \"level\" reversed is \"level\".", 5, R|S|U|C|I},
+    {"Reverse the word \"level\".", "The word \"level\" reversed is \"level\". The word \"level\" reversed is \"level\".", 4, R|S|U|C},
+    {"Reverse the word \"level\".", "The word \"level\" reversed is \"levels\".", 1, R},
+    /* sort */
+    {"Sort the letters of \"planet\" in alphabetical order.", "The letters of \"planet\" in alphabetical order are \"aelnpt\".", 5, R|S|U|C|I},
+    {"Sort the letters of \"planet\" in alphabetical order.", "Sorted, the letters of \"planet\" give \"aelnpt\".", 4, R|S|U|C},
+    {"Sort the letters of \"planet\" in alphabetical order.", "The letters of \"planet\" in alphabetical order are \"aelntp\".", 3, R|S|U},
+    {"Sort the letters of \"planet\" in alphabetical order.", "The letters of \"planet\" in alphabetical order are \"tenalp\".", 2, R|S},
+    {"Put the letters of \"act\" in alphabetical order.", "The letters of \"act\" in alphabetical order are \"act\".", 5, R|S|U|C|I},
+    /* count */
+    {"How many times does the letter \"e\" appear in \"level\"?", "The letter \"e\" appears 2 times in \"level\".", 5, R|S|U|C|I},
+    {"How many times does the letter \"e\" appear in \"level\"?", "The word \"level\" has 2 letters e.", 4, R|S|U|C},
+    {"How many times does the letter \"e\" appear in \"level\"?", "The letter \"e\" appears 3 times in \"level\".", 3, R|S|U},
+    {"How many times does the letter \"e\" appear in \"level\"?", "The letter \"e\" appears 1 time in \"level\".", 3, R|S|U},
+    {"How many times does the letter \"e\" appear in \"level\"?", "The letter \"e\" appears 5 times in \"level\".", 2, R|S},
+    {"How many times does the letter \"e\" appear in \"level\"?", "The letter \"e\" appears 4 times in \"level\".", 2, R|S},
+    {"How many times does the letter \"e\" appear in \"level\"?", "The letter \"e\" appears 12 times in \"level\".", 2, R|S},
+    {"How many times does the letter \"e\" appear in \"level\"?", "The letter \"e\" appears 100 times in \"level\".", 1, R},
+    {"How many times does the letter \"e\" appear in \"level\"?", "\"level\" has 2.", 0, S|U|C},  /* letter not mentioned */
+    {"Count the letter \"v\" in the word \"level\".", "The letter \"v\" appears 1 time in \"level\".", 5, R|S|U|C|I},
+    {"Count the letter \"v\" in the word \"level\".", "The letter \"v\" appears 1 times in \"level\".", 4, R|S|U|C},
+    {"Count the letter \"z\" in the word \"level\".", "The letter \"z\" appears 0 times in \"level\".", 5, R|S|U|C|I},
+    /* upper */
+    {"Write \"planet\" in capital letters.", "The word \"planet\" in capital letters is \"PLANET\".", 5, R|S|U|C|I},
+    {"Write \"planet\" in capital letters.", "The word \"planet\" in capital letters is \"PLANEt\".", 3, R|S|U},
+    {"Write \"planet\" in capital letters.", "The word \"planet\" in capital letters is \"Planet\".", 2, R|S},
+    {"Write \"planet\" in capital letters.", "The word \"planet\" in capital letters is \"planet\".", 2, R|S},
+    {"Write \"planet\" in capital letters.", "The word \"planet\" in capital letters is \"PLANETS\".", 1, R},
+    {"Write \"planet\" in capital letters.", "\"PLANET\"", 0, S|U|C},
+    /* add */
+    {"What is 12 plus 35?", "12 plus 35 is 47.", 5, R|S|U|C|I},
+    {"What is 12 plus 35?", "The sum of 12 and 35 is 47.", 4, R|S|U|C},
+    {"What is 12 plus 35?", "35 plus 12 is 47.", 4, R|S|U|C},
+    {"What is 12 plus 35?", "12 plus 35 is 47. 12 plus 35 is 47.", 4, R|S|U|C},
+    {"What is 12 plus 35?", "12 plus 35 is 48.", 3, R|S|U},
+    {"What is 12 plus 35?", "12 plus 35 is 7.", 3, R|S|U},
+    {"What is 12 plus 35?", "12 plus 35 is 58.", 2, R|S},
+    {"What is 12 plus 35?", "12 plus 35 is 4700.", 1, R},
+    {"What is 12 plus 35?", "12 plus 35 is", 1, R},
+    {"What is 12 plus 35?", "47.", 0, S|U|C},
+    {"What is 58 plus 67?", "58 plus 67 is 115.", 3, R|S|U},
+    {"What is 58 plus 67?", "58 plus 67 is 15.", 2, R|S},
+    {"What is 12 plus 12?", "12 plus 12 is 24.", 5, R|S|U|C|I},
+    {"What is 12 plus 12?", "12 plus 12 is 12.", 2, R|S},
+    {"What is 12 plus 0?", "12 plus 0 is 12.", 5, R|S|U|C|I},
+    /* repeat */
+    {"Repeat the word \"cat\" 3 times.", "The word \"cat\" repeated 3 times is \"cat cat cat\".", 5, R|S|U|C|I},
+    {"Repeat the word \"cat\" 3 times.", "The word \"cat\" repeated 3 times is \"cat cat\".", 3, R|S|U},
+    {"Repeat the word \"cat\" 3 times.", "The word \"cat\" repeated 3 times is \"cat cat cat cat\".", 3, R|S|U},
+    {"Repeat the word \"cat\" 3 times.", "The word \"cat\" repeated 3 times is \"cat dog dog\".", 2, R|S},
+    {"Repeat the word \"cat\" 3 times.", "The word \"cat\" repeated 3 times is \"dog dog dog\".", 2, R|S},
+    {"Repeat the word \"cat\" 3 times.", "The word \"cat\" repeated 3 times is \"cat  cat cat\".", 1, R},
+    {"Repeat the word \"cat\" 3 times.", "The word \"cat\" repeated 3 times is \"cat cat cat cat cat\".", 1, R},
+    {"Repeat the word \"cat\" 3 times.", "cat cat cat", 1, R},                               /* unquoted */
+    {"Repeat the word \"cat\" 2 times.", "The word \"cat\" repeated 2 times is \"cat\".", 3, R|S|U},
+    {"Repeat the word \"cat\" 2 times.", "The word \"cat\" repeated 2 times is \"cat dog\".", 3, R|S|U},
+    {"Repeat the word \"cat\" 4 times.", "The word \"cat\" repeated 4 times is \"cat cat dog dog\".", 3, R|S|U},
+    {"Repeat the word \"cat\" 4 times.", "The word \"cat\" repeated 4 times is \"cat dog dog dog\".", 2, R|S},
+    /* first, last */
+    {"What are the first 3 letters of \"planet\"?", "The first 3 letters of \"planet\" are \"pla\".", 5, R|S|U|C|I},
+    {"What are the first 3 letters of \"planet\"?", "\"planet\" starts with \"pla\".", 4, R|S|U|C},
+    {"What are the first 3 letters of \"planet\"?", "The first 3 letters of \"planet\" are \"plo\".", 3, R|S|U},
+    {"What are the first 3 letters of \"planet\"?", "The first 3 letters of \"planet\" are \"net\".", 2, R|S},
+    {"What are the first 3 letters of \"planet\"?", "The first 3 letters of \"planet\" are \"pl\".", 1, R},
+    {"What are the first 2 letters of \"planet\"?", "The first 2 letters of \"planet\" are \"pz\".", 3, R|S|U},
+    {"What are the first 2 letters of \"planet\"?", "The first 2 letters of \"planet\" are \"zz\".", 2, R|S},
+    {"What are the last 3 letters of \"planet\"?", "The last 3 letters of \"planet\" are \"net\".", 5, R|S|U|C|I},
+    {"What are the last 3 letters of \"planet\"?", "The last 3 letters of \"planet\" are \"pla\".", 2, R|S},
+    {"What are the last 3 letters of \"planet\"?", "The last 3 letters of \"planet\" are \"nets\".", 1, R},
+    {"What are the last 6 letters of \"planet\"?", "The last 6 letters of \"planet\" are \"planet\".", 5, R|S|U|C|I},
+    /* palindrome */
+    {"Is \"level\" a palindrome?", "Yes, \"level\" is a palindrome.", 5, R|S|U|C|I},
+    {"Is \"level\" a palindrome?", "\"level\" is a palindrome.", 4, R|S|U|C},
+    {"Is \"level\" a palindrome?", "Yes. \"level\" reads the same backwards.", 4, R|S|U|C},
+    {"Is \"level\" a palindrome?", "Yes, \"level\" is a palindrome. Yes, \"level\" is a palindrome.", 4, R|S|U|C},
+    {"Is \"level\" a palindrome?", "Yes, \"level\" is not a palindrome.", 3, R|S|U},
+    {"Is \"level\" a palindrome?", "No, \"level\" is not a palindrome.", 2, R|S},
+    {"Is \"level\" a palindrome?", "I am not sure about \"level\".", 1, R},
+    {"Is \"level\" a palindrome?", "Yes.", 0, S|U|C},
+    {"Is \"planet\" a palindrome?", "No, \"planet\" is not a palindrome.", 5, R|S|U|C|I},
+    {"Is \"planet\" a palindrome?", "\"planet\" is not a palindrome, I know.", 4, R|S|U|C},
+    {"Is \"planet\" a palindrome?", "NO, \"planet\" is not a palindrome.", 4, R|S|U|C},
+    {"Is \"planet\" a palindrome?", "Is \"planet\" a palindrome?", 1, R},
+    /* length */
+    {"How long is the word \"planet\"?", "The word \"planet\" has 6 letters.", 5, R|S|U|C|I},
+    {"How long is the word \"planet\"?", "The word \"planet\" has 7 letters.", 3, R|S|U},
+    {"How long is the word \"planet\"?", "The word \"planet\" has 9 letters.", 2, R|S},
+    {"How long is the word \"planet\"?", "The word \"planet\" has 600 letters.", 1, R},
+    {"How long is the word \"planet\"?", "The word \"planet\" has six letters.", 1, R},
+    /* larger */
+    {"Which is larger, 35 or 47?", "The larger of 35 and 47 is 47.", 5, R|S|U|C|I},
+    {"Which is larger, 35 or 47?", "47 is the larger of 35 and 47.", 4, R|S|U|C},
+    {"Which is larger, 35 or 47?", "The larger of 35 and 47 is 47 or 35.", 3, R|S|U},
+    {"Which is larger, 35 or 47?", "The larger of 35 and 47 is 47. Or maybe 35.", 3, R|S|U},
+    {"Which is larger, 35 or 47?", "The larger of 35 and 47 is 35.", 2, R|S},
+    {"Which is larger, 35 or 47?", "The larger of 35 and 47 is 50.", 1, R},
+    {"Which is larger, 35 or 47?", "47 is larger than 35.", 1, R},
+    {"Which is larger, 35 or 47?", "47.", 0, S|U|C},
+};
+#undef R
+#undef S
+#undef U
+#undef C
+#undef I
+
+static void test_grader_cases(void) {
+    size_t i;
+    for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        Grade g = grade_response(cases[i].ins, strlen(cases[i].ins), cases[i].resp, strlen(cases[i].resp));
+        CHECK(g.grade == cases[i].grade && g.held == cases[i].held, "case %lu: [%s] [%s] -> grade %d held %u, want %d %u",
+              (unsigned long)i, cases[i].ins, cases[i].resp, g.grade, g.held, cases[i].grade, cases[i].held);
+    }
+}
+
+static void test_grader_bytes(void) {
+    /* NUL and invalid UTF-8 are just bytes: graded, never a crash */
+    const char ins[] = "Reverse the word \"planet\".";
+    const char with_nul[] = "The word \"planet\" reversed is \"tenalp\".\0";
+    const char bad_utf8[] = "\xff\xfe The word \"planet\" reversed is \"tenalp\".";
+    const char unclosed[] = "\"\"\"\"\"";
+    Grade g = grade_response(ins, strlen(ins), with_nul, sizeof with_nul - 1);
+    CHECK(g.grade == 4, "NUL at the end: grade %d", g.grade);
+    g = grade_response(ins, strlen(ins), bad_utf8, strlen(bad_utf8));
+    CHECK(g.grade == 4, "invalid UTF-8 prefix: grade %d", g.grade);
+    g = grade_response(ins, strlen(ins), unclosed, strlen(unclosed));
+    CHECK(g.grade == 0, "quotes only: grade %d", g.grade);
+    {   /* a long hostile response */
+        Buf b = {0, 0, 0};
+        int i;
+        for (i = 0; i < 20000; i++) buf_puts(&b, "\"planet\" 12 yes \"");
+        g = grade_response(ins, strlen(ins), b.p, b.n);
+        CHECK(g.grade >= 0 && g.grade <= 5, "long response");
+        buf_free(&b);
+    }
+}
+
+static void test_canonical_and_alternatives(void) {
+    World *wd = (World *)malloc(sizeof *wd);
+    WorldOptions o;
+    Rng r;
+    int f, i;
+    options_default(&o);
+    o.word_max = 8;
+    o.num_min = 0;
+    o.num_max = 999999999;
+    o.k_max = 9;
+    o.repeat_max_chars = 200;
+    CHECK(world_init(wd, &o, g_tmpl, g_tmpl_len) == NULL, "world_init");
+    rng_init(&r, 11, RNG_STREAM_WORLD);
+    for (f = 0; f < NFAM; f++)
+        for (i = 0; i < 400; i++) {
+            Task t;
+            char ans[ANS_CAP], canon[TEXT_CAP], alt[TEXT_CAP], twice[2 * TEXT_CAP];
+            int a;
+            sample_task(wd, &r, f, &t);
+            task_answer(&t, ans);
+            task_canonical(&t, canon, sizeof canon);
+            CHECK(grade_task(&t, canon, strlen(canon)).grade == 5, "canonical: %s", canon);
+            for (a = 0; a < 2; a++) {
+                const char *pat = f == F_PALINDROME ? palindrome_alternative[strcmp(ans, "yes") == 0][a] : alternative_pattern[f][a];
+                render(alt, sizeof alt, pat, &t, ans);
+                CHECK(grade_task(&t, alt, strlen(alt)).grade == 4, "alternative: %s", alt);
+            }
+            sprintf(twice, "%s %s", canon, canon);
+            CHECK(grade_task(&t, twice, strlen(twice)).grade == 4, "twice: %s", twice);
+        }
+    free(wd);
+}
+
+/* ------------------------------------------------------------------------
+ * Generated files
+ * ---------------------------------------------------------------------- */
+static void test_generated_records(void) {
+    World *wd = (World *)malloc(sizeof *wd);
+    WorldFiles fs;
+    Buf line = {0, 0, 0};
+    Member m[5] = {{"instruction", {0, 0, 0}, 0}, {"response", {0, 0, 0}, 0}, {"task_instruction", {0, 0, 0}, 0},
+                   {"task_response", {0, 0, 0}, 0}, {"id", {0, 0, 0}, 0}};
+    int file, count[6], n, score, ift_count[6];
+    size_t pos;
+    gen_small(wd, 1, &fs);
+    /* IFT: every stated score is the grader's, and the mix is as stated */
+    memset(ift_count, 0, sizeof ift_count);
+    pos = 0;
+    n = 0;
+    while (next_line(&fs.file[OUT_IFT], &pos, &line)) {
+        Grade g;
+        int ok = json_members(line.p, line.n, m, 5, &score);
+        CHECK(ok && m[0].found && m[1].found && m[4].found && score >= 3, "ift line %d: %s", n, line.p);
+        if (!ok || score < 0) { n++; continue; }
+        g = grade_response(m[0].val.p, m[0].val.n, m[1].val.p, m[1].val.n);
+        CHECK(g.grade == score, "ift line %d: stated %d, graded %d", n, score, g.grade);
+        CHECK(m[0].val.n <= 70 && m[1].val.n <= 80, "ift line %d too long", n);
+        ift_count[score]++;
+        n++;
+    }
+    CHECK(n == wd->opt.n_ift, "ift has %d lines", n);
+    CHECK(ift_count[5] == (wd->opt.n_ift * 85 + 50) / 100 && ift_count[4] + ift_count[3] + ift_count[5] == n &&
+          ift_count[4] == (2 * (n - ift_count[5]) + 1) / 3, "ift mix %d %d %d", ift_count[5], ift_count[4], ift_count[3]);
+    /* EFT: score = grade of (task_instruction, task_response); prompt = filled template; judgment ends "Score: N"; balanced */
+    for (file = OUT_EFT_TRAIN; file <= OUT_EFT_EVAL; file++) {
+        memset(count, 0, sizeof count);
+        pos = 0;
+        n = 0;
+        while (next_line(&fs.file[file], &pos, &line)) {
+            Grade g;
+            Buf want = {0, 0, 0};
+            char tail[16];
+            int ok = json_members(line.p, line.n, m, 5, &score);
+            CHECK(ok && m[0].found && m[1].found && m[2].found && m[3].found && m[4].found && score >= 0 && score <= 5,
+                  "%s line %d", out_names[file], n);
+            if (!ok || score < 0) { n++; continue; }
+            g = grade_response(m[2].val.p, m[2].val.n, m[3].val.p, m[3].val.n);
+            CHECK(g.grade == score, "%s line %d: stated %d, graded %d", out_names[file], n, score, g.grade);
+            judge_fill(&want, g_tmpl, g_tmpl_len, m[2].val.p, m[2].val.n, m[3].val.p, m[3].val.n);
+            CHECK(want.n == m[0].val.n && memcmp(want.p, m[0].val.p, want.n) == 0, "%s line %d: prompt is not the filled template", out_names[file], n);
+            sprintf(tail, "Score: %d", score);
+            CHECK(m[1].val.n > strlen(tail) && strcmp(m[1].val.p + m[1].val.n - strlen(tail), tail) == 0,
+                  "%s line %d: judgment does not end with %s", out_names[file], n, tail);
+            count[score]++;
+            n++;
+            buf_free(&want);
+        }
+        CHECK(n > 0 && n % 6 == 0 && count[0] == n / 6 && count[1] == n / 6 && count[2] == n / 6 && count[3] == n / 6 &&
+              count[4] == n / 6 && count[5] == n / 6, "%s: %d lines, counts %d %d %d %d %d %d", out_names[file], n,
+              count[0], count[1], count[2], count[3], count[4], count[5]);
+    }
+    /* test prompts: known tasks, balanced over families, unique */
+    {
+        int fam_count[NFAM];
+        StrSet seen = {0, 0, 0};
+        memset(fam_count, 0, sizeof fam_count);
+        pos = 0;
+        n = 0;
+        while (next_line(&fs.file[OUT_TEST], &pos, &line)) {
+            Task t;
+            int ok = json_members(line.p, line.n, m, 5, NULL);
+            CHECK(ok && m[0].found && m[4].found, "test line %d", n);
+            CHECK(parse_instruction(m[0].val.p, m[0].val.n, &t, NULL), "test line %d unknown task", n);
+            CHECK(strset_add(&seen, m[0].val.p), "test prompt twice: %s", m[0].val.p);
+            fam_count[t.fam]++;
+            n++;
+        }
+        CHECK(n == 256, "test has %d prompts", n);
+        for (file = 0; file < NFAM; file++)
+            CHECK(fam_count[file] == 23 || fam_count[file] == 24, "family %s has %d test prompts", family_names[file], fam_count[file]);
+        strset_free(&seen);
+    }
+    /* ranked sets: 3-4 responses, distinct grades equal to the grader's */
+    pos = 0;
+    n = 0;
+    while (next_line(&fs.file[OUT_RANKED], &pos, &line)) {
+        Json j;
+        const char *rs = strstr(line.p, "\"responses\": ["), *gs = strstr(line.p, "\"grades\": [");
+        int k = 0, grades[8], seen_mask = 0;
+        CHECK(json_members(line.p, line.n, m, 5, NULL) && m[0].found && rs && gs, "ranked line %d", n);
+        if (!rs || !gs) break;
+        for (gs += 11; *gs && *gs != ']'; gs++)
+            if (is_digit((unsigned char)*gs) && k < 8) grades[k++] = *gs - '0';
+        j.s = line.p; j.n = line.n; j.err = NULL;
+        j.i = (size_t)(rs - line.p) + 14;
+        CHECK(k >= 3 && k <= 4, "ranked line %d has %d grades", n, k);
+        for (file = 0; file < k; file++) {
+            Buf resp = {0, 0, 0};
+            json_ws(&j);
+            CHECK(j.s[j.i] == '"' && json_string(&j, &resp), "ranked line %d response %d", n, file);
+            if (!resp.p) buf_put(&resp, "", 0);
+            CHECK(grade_response(m[0].val.p, m[0].val.n, resp.p, resp.n).grade == grades[file],
+                  "ranked line %d response %d: graded %d, stated %d", n, file,
+                  grade_response(m[0].val.p, m[0].val.n, resp.p, resp.n).grade, grades[file]);
+            CHECK(!(seen_mask & (1 << grades[file])), "ranked line %d: grade %d twice", n, grades[file]);
+            seen_mask |= 1 << grades[file];
+            json_ws(&j);
+            if (j.i < j.n && j.s[j.i] == ',') j.i++;
+            buf_free(&resp);
+        }
+        n++;
+    }
+    CHECK(n == wd->opt.n_ranked, "ranked has %d sets", n);
+    for (file = 0; file < 5; file++) buf_free(&m[file].val);
+    buf_free(&line);
+    world_files_free(&fs);
+    free(wd);
+}
+
+/* No held-out instruction (or its canonical answer) appears in any training text. */
+static void test_splits_disjoint(void) {
+    World *wd = (World *)malloc(sizeof *wd);
+    WorldFiles fs;
+    Buf line = {0, 0, 0};
+    Member m[2] = {{"instruction", {0, 0, 0}, 0}, {"task_instruction", {0, 0, 0}, 0}};
+    const int training[3] = {OUT_CORPUS, OUT_IFT, OUT_EFT_TRAIN};
+    int file, q, n = 0;
+    size_t pos;
+    gen_small(wd, 1, &fs);
+    for (file = OUT_EFT_EVAL; file <= OUT_RANKED; file++) {
+        pos = 0;
+        while (next_line(&fs.file[file], &pos, &line)) {
+            const Buf *ins;
+            char canon[TEXT_CAP];
+            Task t;
+            int want = file == OUT_EFT_EVAL ? B_EFT_EVAL : file == OUT_TEST ? B_TEST : B_RANKED;
+            CHECK(json_members(line.p, line.n, m, 2, NULL), "%s: bad line", out_names[file]);
+            ins = file == OUT_EFT_EVAL ? &m[1].val : &m[0].val;
+            if (!ins->p) continue;
+            CHECK(parse_instruction(ins->p, ins->n, &t, NULL), "%s: unknown task %s", out_names[file], ins->p);
+            CHECK(task_bucket(wd, &t) == want, "%s: %s is in bucket %d", out_names[file], ins->p, task_bucket(wd, &t));
+            task_canonical(&t, canon, sizeof canon);
+            for (q = 0; q < 3; q++) {
+                CHECK(!buf_contains(&fs.file[training[q]], ins->p), "held-out \"%s\" found in %s", ins->p, out_names[training[q]]);
+                CHECK(!buf_contains(&fs.file[training[q]], canon), "held-out answer \"%s\" found in %s", canon, out_names[training[q]]);
+            }
+            if (file != OUT_EFT_EVAL) CHECK(!buf_contains(&fs.file[OUT_EFT_EVAL], ins->p), "\"%s\" found in eft_eval", ins->p);
+            n++;
+        }
+    }
+    CHECK(n == wd->opt.n_eft_eval - wd->opt.n_eft_eval % 6 + wd->opt.n_test + wd->opt.n_ranked, "checked %d lines", n);
+    /* and the training files' tasks are all train-bucket tasks */
+    for (file = OUT_IFT; file <= OUT_EFT_TRAIN; file++) {
+        pos = 0;
+        while (next_line(&fs.file[file], &pos, &line)) {
+            Task t;
+            const Buf *ins;
+            json_members(line.p, line.n, m, 2, NULL);
+            ins = file == OUT_IFT ? &m[0].val : &m[1].val;
+            CHECK(ins->p && parse_instruction(ins->p, ins->n, &t, NULL) && task_bucket(wd, &t) == B_TRAIN,
+                  "%s: not a train task", out_names[file]);
+        }
+    }
+    for (q = 0; q < 2; q++) buf_free(&m[q].val);
+    buf_free(&line);
+    world_files_free(&fs);
+    free(wd);
+}
+
+static void test_corpus_format(void) {
+    World *wd = (World *)malloc(sizeof *wd);
+    WorldFiles fs;
+    const Buf *c;
+    static const char *const banned[] = {"Score:", "Question:", "Response:", "points", "<|", "###", "User:", "Assistant:",
+                                         "relevant", "criteri", "{instruction}", "{response}"};
+    size_t i, pos = 0;
+    Buf line = {0, 0, 0};
+    int run = 0, blocks = 0, ok_blocks = 1;
+    gen_small(wd, 1, &fs);
+    c = &fs.file[OUT_CORPUS];
+    CHECK((long)c->n >= wd->opt.corpus_bytes && (long)c->n < wd->opt.corpus_bytes + 2000, "corpus is %lu bytes", (unsigned long)c->n);
+    for (i = 0; i < sizeof banned / sizeof banned[0]; i++) CHECK(!buf_contains(c, banned[i]), "corpus contains %s", banned[i]);
+    for (i = 0; i < c->n; i++) {
+        unsigned char ch = (unsigned char)c->p[i];
+        if (ch != '\n' && (ch < 0x20 || ch > 0x7e)) { CHECK(0, "corpus byte %u at %lu", ch, (unsigned long)i); break; }
+    }
+    /* "Task:" blocks: 8-12 lines of known train-bucket tasks, then a blank line */
+    while (next_line(c, &pos, &line)) {
+        if (strncmp(line.p, "Task: ", 6) == 0) {
+            Task t;
+            CHECK(parse_instruction(line.p + 6, line.n - 6, &t, NULL) && task_bucket(wd, &t) == B_TRAIN, "corpus task: %s", line.p);
+            run++;
+        } else {
+            if (run) { blocks++; ok_blocks &= run >= 8 && run <= 12 && line.n == 0; }
+            run = 0;
+        }
+    }
+    CHECK(blocks > 20 && ok_blocks, "%d task blocks, all 8-12 lines: %d", blocks, ok_blocks);
+    buf_free(&line);
+    world_files_free(&fs);
+    free(wd);
+}
+
+static void test_determinism(void) {
+    World *wd = (World *)malloc(sizeof *wd);
+    WorldFiles a, b, c;
+    int i;
+    gen_small(wd, 1, &a);
+    gen_small(wd, 1, &b);
+    gen_small(wd, 2, &c);
+    for (i = 0; i < NOUT; i++) {
+        char ha[65], hb[65], hc[65];
+        hex_digest(a.file[i].p, a.file[i].n, ha);
+        hex_digest(b.file[i].p, b.file[i].n, hb);
+        hex_digest(c.file[i].p, c.file[i].n, hc);
+        CHECK(strcmp(ha, hb) == 0, "%s differs between two runs with seed 1", out_names[i]);
+        CHECK(strcmp(ha, hc) != 0, "%s is the same for seeds 1 and 2", out_names[i]);
+    }
+    /* the manifest names every file with its digest */
+    for (i = 0; i < OUT_MANIFEST; i++) {
+        char h[65], want[200];
+        hex_digest(a.file[i].p, a.file[i].n, h);
+        sprintf(want, "file %s lines %lu bytes %lu sha256 %s\n", out_names[i], (unsigned long)count_lines(&a.file[i]),
+                (unsigned long)a.file[i].n, h);
+        CHECK(buf_contains(&a.file[OUT_MANIFEST], want), "manifest lacks: %s", want);
+    }
+    /* a different size of one file leaves the others' bytes alone (own streams) */
+    {
+        WorldOptions o;
+        WorldFiles d;
+        options_default(&o);
+        options_small(&o);
+        o.n_ift = 100;
+        CHECK(world_init(wd, &o, g_tmpl, g_tmpl_len) == NULL, "init");
+        world_generate(wd, &d);
+        CHECK(d.file[OUT_CORPUS].n == a.file[OUT_CORPUS].n && memcmp(d.file[OUT_CORPUS].p, a.file[OUT_CORPUS].p, d.file[OUT_CORPUS].n) == 0,
+              "corpus changed with the IFT size");
+        CHECK(d.file[OUT_TEST].n == a.file[OUT_TEST].n && memcmp(d.file[OUT_TEST].p, a.file[OUT_TEST].p, d.file[OUT_TEST].n) == 0,
+              "test prompts changed with the IFT size");
+        world_files_free(&d);
+    }
+    world_files_free(&a);
+    world_files_free(&b);
+    world_files_free(&c);
+    free(wd);
+}
+
+/* ------------------------------------------------------------------------
+ * Template fill and size limits
+ * ---------------------------------------------------------------------- */
+static void test_fill_literal(void) {
+    const char *tmpl = "Q: {instruction}\nA: {response}\nEnd.";
+    const char *ins = "Say \"{response}\" {instruction} now.", *resp = "{instruction}{response}\\n";
+    const char *want = "Q: Say \"{response}\" {instruction} now.\nA: {instruction}{response}\\n\nEnd.";
+    Buf out = {0, 0, 0};
+    judge_fill(&out, tmpl, strlen(tmpl), ins, strlen(ins), resp, strlen(resp));
+    CHECK(out.n == strlen(want) && strcmp(out.p, want) == 0, "fill: %s", out.p);
+    out.n = 0;
+    judge_fill(&out, "{response} before {instruction}", 31, "I", 1, "R", 1);
+    CHECK(strcmp(out.p, "R before I") == 0, "order: %s", out.p);
+    out.n = 0;
+    judge_fill(&out, "{instruction}{response}", 23, "a\0b", 3, "", 0);
+    CHECK(out.n == 3 && memcmp(out.p, "a\0b", 3) == 0, "NUL inside");
+    buf_free(&out);
+    CHECK(template_check(tmpl, strlen(tmpl)) == NULL, "valid template");
+    CHECK(template_check("{instruction} {instruction} {response}", 38) != NULL, "instruction twice");
+    CHECK(template_check("{instruction}", 13) != NULL, "no response");
+    CHECK(template_check("{instruction}\t{response}", 24) != NULL, "tab");
+    CHECK(template_check("{instruction}{response}\xc3\xa9", 25) != NULL, "non-ASCII");
+    CHECK(template_check("", 0) != NULL, "empty");
+}
+
+static void test_size_limits(void) {
+    World *wd = (World *)malloc(sizeof *wd);
+    WorldFiles fs;
+    Buf line = {0, 0, 0};
+    Member m[4] = {{"instruction", {0, 0, 0}, 0}, {"response", {0, 0, 0}, 0}, {"task_instruction", {0, 0, 0}, 0},
+                   {"task_response", {0, 0, 0}, 0}};
+    size_t pos, max_total = 0, max_judgment = 0, max_ins = 0, max_resp = 0;
+    int file, f, p, q;
+    CHECK(g_tmpl_len <= 330, "judge template is %lu bytes", (unsigned long)g_tmpl_len);
+    CHECK(g_tmpl_len > 24 && strcmp(g_tmpl + g_tmpl_len - 24, "\"Score: <total points>\".") == 0,
+          "the template must end with the Score request (and no newline)");
+    gen_small(wd, 3, &fs);
+    for (file = OUT_EFT_TRAIN; file <= OUT_EFT_EVAL; file++) {
+        pos = 0;
+        while (next_line(&fs.file[file], &pos, &line)) {
+            json_members(line.p, line.n, m, 4, NULL);
+            if (m[0].val.n + m[1].val.n > max_total) max_total = m[0].val.n + m[1].val.n;
+            if (m[1].val.n > max_judgment) max_judgment = m[1].val.n;
+            if (m[2].val.n > max_ins) max_ins = m[2].val.n;
+            if (m[3].val.n > max_resp) max_resp = m[3].val.n;
+        }
+    }
+    printf("  sizes: max filled prompt + judgment %lu, judgment %lu, instruction %lu, response %lu bytes\n",
+           (unsigned long)max_total, (unsigned long)max_judgment, (unsigned long)max_ins, (unsigned long)max_resp);
+    CHECK(max_total <= 640, "prompt + judgment %lu bytes", (unsigned long)max_total);
+    CHECK(max_judgment <= 110 && max_ins <= 70 && max_resp <= 80, "limits");
+    /* worst cases by construction at the default knobs: 8-letter word, 2-digit numbers, k 4 */
+    for (f = 0; f < NFAM; f++)
+        for (p = 0; p < MAXPHR && phrasings[f][p]; p++) {
+            Task t;
+            char ins[TEXT_CAP], canon[TEXT_CAP];
+            memset(&t, 0, sizeof t);
+            t.fam = f;
+            strcpy(t.w, "abcdefgh");
+            t.c = 'a';
+            t.a = 98;
+            t.b = 99;
+            t.k = 4;
+            task_instruction(&t, p, ins, sizeof ins);
+            CHECK(strlen(ins) <= 70, "instruction %lu bytes: %s", (unsigned long)strlen(ins), ins);
+            if (f == F_REPEAT) strcpy(t.w, "abcde");  /* 4 copies of 5 letters is repeat-max-chars 24's limit */
+            task_canonical(&t, canon, sizeof canon);
+            CHECK(strlen(canon) <= 80, "canonical %lu bytes: %s", (unsigned long)strlen(canon), canon);
+        }
+    for (q = 0; q < 4; q++) buf_free(&m[q].val);
+    buf_free(&line);
+    world_files_free(&fs);
+    free(wd);
+}
+
+/* ------------------------------------------------------------------------
+ * JSON Lines grading front end
+ * ---------------------------------------------------------------------- */
+static void test_json_reader(void) {
+    GradeRecord g;
+    Json j;
+    const char *ok_line = "{\"id\": {\"n\": [1, 2.5e3, true, null]}, \"x\": -0.5, \"instruction\": \"Reverse the word \\\"planet\\\".\","
+                          " \"response\": \"a\\\\b\\n\\t\\u00e9\\ud83d\\ude00\\ud800x\\/\xff\"}";
+    memset(&g, 0, sizeof g);
+    j.s = ok_line; j.n = strlen(ok_line); j.i = 0; j.err = NULL;
+    CHECK(json_grade_record(&j, &g), "parse: %s", j.err ? j.err : "");
+    CHECK(g.has_id && g.id_len == strlen("{\"n\": [1, 2.5e3, true, null]}") && memcmp(ok_line + g.id_start, "{\"n\"", 4) == 0, "id span");
+    CHECK(strcmp(g.instruction.p, "Reverse the word \"planet\".") == 0, "instruction: %s", g.instruction.p);
+    CHECK(g.response.n == 17 && memcmp(g.response.p, "a\\b\n\t\xc3\xa9\xf0\x9f\x98\x80\xed\xa0\x80x/\xff", 17) == 0,
+          "response decoded to %lu bytes", (unsigned long)g.response.n);
+    {
+        static const char *const bad[] = {
+            "{\"instruction\": \"x\"}", "{\"response\": \"x\"}", "{\"instruction\": 3, \"response\": \"x\"}",
+            "{\"instruction\": \"x\", \"response\": \"y\"} z", "{\"instruction\": \"x\", \"response\": \"\\q\"}",
+            "{\"instruction\": \"x\", \"response\": \"\\u12\"}", "{\"instruction\": \"x\", \"response\": \"y", "[1]",
+            "{\"instruction\": \"x\", \"instruction\": \"x\", \"response\": \"y\"}", "{\"instruction\": \"x\" \"response\": \"y\"}",
+            "{\"instruction\": \"x\", \"response\": \"a\tb\"}", "{\"id\": 01, \"instruction\": \"x\", \"response\": \"y\"}",
+            "{\"id\": tru, \"instruction\": \"x\", \"response\": \"y\"}", "{\"instruction\": \"x\", \"response\": \"y\",}"};
+        size_t i;
+        for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+            j.s = bad[i]; j.n = strlen(bad[i]); j.i = 0; j.err = NULL;
+            CHECK(!json_grade_record(&j, &g) && j.err != NULL, "accepted bad record: %s", bad[i]);
+        }
+    }
+    buf_free(&g.instruction);
+    buf_free(&g.response);
+}
+
+static void test_grade_jsonl(void) {
+    const char *in =
+        "{\"id\": \"a1\", \"instruction\": \"What is 12 plus 35?\", \"response\": \"12 plus 35 is 48.\", \"extra\": [1]}\n"
+        "\n"
+        "{\"instruction\": \"Tell me a joke.\", \"response\": \"\"}\r\n"
+        "{\"id\": 7, \"instruction\": \"Is \\\"level\\\" a palindrome?\", \"response\": \"Yes, \\\"level\\\" is a palindrome.\"}";
+    const char *want =
+        "{\"id\": \"a1\", \"grade\": 3, \"criteria\": \"relevant,substantial,useful\", \"reason\": \"answer not exactly right\"}\n"
+        "{\"id\": null, \"grade\": 0, \"criteria\": \"\", \"reason\": \"unknown task\"}\n"
+        "{\"id\": 7, \"grade\": 5, \"criteria\": \"relevant,substantial,useful,correct,impeccable\", \"reason\": \"all criteria met\"}\n";
+    Buf out = {0, 0, 0};
+    char err[256];
+    CHECK(grade_jsonl("in.jsonl", in, strlen(in), &out, err, sizeof err) == 0, "grade_jsonl: %s", err);
+    CHECK(out.p && strcmp(out.p, want) == 0, "output:\n%s", out.p ? out.p : "");
+    out.n = 0;
+    err[0] = 0;
+    in = "{\"instruction\": \"x\", \"response\": \"y\"}\n\n{\"instruction\": \"x\"}\n";
+    CHECK(grade_jsonl("in.jsonl", in, strlen(in), &out, err, sizeof err) != 0, "missing response accepted");
+    CHECK(strcmp(err, "in.jsonl:3: missing \"response\"") == 0, "error names file and line: %s", err);
+    buf_free(&out);
+}
+
+int main(void) {
+    load_template();
+    if (!g_tmpl_ok) {
+        printf("FAIL cannot find tiny_models/judge_template.txt (run from the repository root or tests/)\n");
+        printf("#summary 0 1\n");
+        return 1;
+    }
+    RUN(test_word_list);
+    RUN(test_phrasings_parse_back);
+    RUN(test_instruction_edges);
+    RUN(test_grader_cases);
+    RUN(test_grader_bytes);
+    RUN(test_canonical_and_alternatives);
+    RUN(test_generated_records);
+    RUN(test_splits_disjoint);
+    RUN(test_corpus_format);
+    RUN(test_determinism);
+    RUN(test_fill_literal);
+    RUN(test_size_limits);
+    RUN(test_json_reader);
+    RUN(test_grade_jsonl);
+    return check_summary();
+}
