@@ -351,7 +351,7 @@ typedef struct {
     float *dproj;   /* (N, C) gradient of a sublayer output before dropout */
     float *dh1, *dh3, *dhg; /* (N, F) */
     float *dlogits; /* (N, V) */
-    float *datt_buf;/* (T) */
+    float *datt_buf;/* (T, T) attention backward scratch */
 } Grads;
 
 typedef struct {
@@ -427,7 +427,7 @@ static void model_alloc_acts(Model *m, int B, int T) {
     if (T > c->max_seq_len) die("sequence length %d exceeds the model's max_seq_len %d", T, c->max_seq_len);
     total = N*C + L*N*C + L*N + L*N*C + 2*L*N*KVC + L*(size_t)B*H*(size_t)T*(size_t)T + 3*L*N*C
           + L*N*C + L*N + 3*L*N*F + 2*L*N*C + N*C + N + 2*N*V + N;
-    gtotal = 6*N*C + 3*N*KVC + 3*N*F + N*V + (size_t)T;
+    gtotal = 6*N*C + 3*N*KVC + 3*N*F + N*V + (size_t)T*(size_t)T;
     if (total > m->acts_cap) {
         free(m->acts_mem);
         m->acts_mem = xcalloc(total, sizeof(float));
@@ -459,7 +459,7 @@ static void model_alloc_acts(Model *m, int B, int T) {
 #define CARVE(field, count) do { m->d.field = base + off; off += (count); } while (0)
     CARVE(dx, N*C); CARVE(dln, N*C); CARVE(dq, N*C); CARVE(dqr, N*C); CARVE(datty, N*C); CARVE(dproj, N*C);
     CARVE(dk, N*KVC); CARVE(dkr, N*KVC); CARVE(dv, N*KVC); CARVE(dh1, N*F); CARVE(dh3, N*F); CARVE(dhg, N*F);
-    CARVE(dlogits, N*V); CARVE(datt_buf, (size_t)T);
+    CARVE(dlogits, N*V); CARVE(datt_buf, (size_t)T*(size_t)T);
 #undef CARVE
     if (off != gtotal) die("internal: gradient layout mismatch");
     m->B = B; m->T = T;

@@ -1086,19 +1086,6 @@ void attention_forward(float *out, float *att, const float *q, const float *k, c
 
 /* The (T, T) matrix of score gradients for one head; the program is single-threaded,
  * so one buffer, grown on demand and kept, serves every call. */
-static float *attn_scratch(size_t n)
-{
-    static float *buf;
-    static size_t cap;
-    if (n > cap) {
-        free(buf);
-        buf = malloc(n * sizeof(float));
-        if (!buf) { fprintf(stderr, "srlm: out of memory (attention scratch, %zu floats)\n", n); exit(1); }
-        cap = n;
-    }
-    return buf;
-}
-
 /* Backward, per (b, h) in the same order as forward, with G = dout slice:
  *   D[t][s]  = sum_i G[t][i]*V[s][i]          (sequential in i from 0.0f), s <= t;
  *   per row t: dot = sum_{s=0..t} att[t][s]*D[t][s]  (sequential in s from 0.0f);
@@ -1108,14 +1095,13 @@ static float *attn_scratch(size_t n)
  *   dv[s][i] += att[t][s]*G[t][i] for t = s..T-1 in order.
  * A kv head shared by a GQA group so receives its terms head by head
  * (h increasing), each head's terms in t order. datt_buf is not used: the
- * (T, T) matrix D lives in attn_scratch. */
+ * (T, T) matrix D lives in datt_buf (T*T floats, the caller's scratch). */
 void attention_backward(float *dq, float *dk, float *dv, float *datt_buf, const float *dout, const float *att,
                         const float *q, const float *k, const float *v, int B, int T, int H, int KVH, int hd)
 {
     int group = H / KVH, b, h, t, s;
-    float scale = 1.0f / sqrtf((float)hd), *d = attn_scratch((size_t)T * T);
+    float scale = 1.0f / sqrtf((float)hd), *d = datt_buf;
     MatView d_rows, d_cols, a_cols;
-    (void)datt_buf;
     d_rows.p = d; d_rows.row = (size_t)T; d_rows.col = 1;
     d_cols.p = d; d_cols.row = 1; d_cols.col = (size_t)T;
     for (b = 0; b < B; b++)

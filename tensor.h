@@ -123,7 +123,7 @@ void rope_backward(float *dinp, const float *dout, const int *pos, const float *
  * out = sum_{s=0..t} att[s] * v[s] sequential in s. */
 void attention_forward(float *out, float *att, const float *q, const float *k, const float *v,
                        int B, int T, int H, int KVH, int hd);
-/* datt_buf: scratch of T floats. dq, dk, dv accumulate. */
+/* datt_buf: scratch of T*T floats. dq, dk, dv accumulate. */
 void attention_backward(float *dq, float *dk, float *dv, float *datt_buf, const float *dout, const float *att,
                         const float *q, const float *k, const float *v, int B, int T, int H, int KVH, int hd);
 

@@ -417,7 +417,7 @@ static void attention_case(int KVH) {
     enum { B = 2, T = 5, H = 4, HD = 6 };
     size_t nq = (size_t)B * T * H * HD, nk = (size_t)B * T * KVH * HD, natt = (size_t)B * H * T * T, n = nq + 2 * nk, i;
     float *x = falloc(n), *g = falloc(nq), *out = falloc(nq), *att = falloc(natt), *d = falloc(n);
-    float *out_r = falloc(nq), *att_r = falloc(natt), *d_r = falloc(n), datt_buf[T];
+    float *out_r = falloc(nq), *att_r = falloc(natt), *d_r = falloc(n), datt_buf[T * T];
     double *gd = dalloc(nq), *num = dalloc(n), *outd = dalloc(nq), *xd = dalloc(n), maxe = 0;
     AttCtx ctx;
     int b, h, t, s;
@@ -465,7 +465,7 @@ static void test_attention_bitexact(void) {
         size_t nq = (size_t)B * T * H * hd, nk = (size_t)B * T * KVH * hd, na = (size_t)B * H * T * T;
         size_t n = nq + 2 * nk;
         float *x = falloc(n), *g = falloc(nq), *out = falloc(nq), *att = falloc(na), *d = falloc(n);
-        float *out_r = falloc(nq), *att_r = falloc(na), *d_r = falloc(n), *buf = falloc((size_t)T);
+        float *out_r = falloc(nq), *att_r = falloc(na), *d_r = falloc(n), *buf = falloc((size_t)T * T);
         fill(x, n, 1.0f); fill(g, nq, 1.0f); fill(d, n, 0.5f);
         memcpy(d_r, d, n * sizeof(float));
         attention_forward(out, att, x, x + nq, x + nq + nk, B, T, H, KVH, hd);
