@@ -876,9 +876,12 @@ static const char *template_load(const char *path, char *buf, size_t *len) {
     return NULL;
 }
 
-/* The judgment an EFT example teaches: the criteria met, the first one
- * failed, then "Score: N". Worded a little differently from draw to draw. */
-static void judgment_text(Rng *r, const Grade *g, int extra_text, char *out, size_t cap) {
+/* The judgment an EFT example teaches: first the expected answer (the
+ * canonical sentence: the judge works the task out before comparing, so
+ * judging rests on the same skill as answering), then the criteria met and
+ * the first one failed, then "Score: N". Worded a little differently from
+ * draw to draw. */
+static void judgment_text(Rng *r, const Grade *g, int extra_text, const char *canon, char *out, size_t cap) {
     static const char *const opener[2] = {"The response is", "This response is"};
     static const char *const clause[6][2] = {
         {" not relevant: it does not mention the input of the question.",
@@ -896,6 +899,9 @@ static void judgment_text(Rng *r, const Grade *g, int extra_text, char *out, siz
     };
     const char *body;
     out[0] = 0;
+    str_cat(out, cap, "Expected: ");
+    str_cat(out, cap, canon);
+    str_cat(out, cap, " ");
     str_cat(out, cap, opener[rng_below(r, 2)]);
     if (g->grade == 3 && strcmp(g->reason, "conflicting answers") == 0)
         body = " relevant, substantial and useful, but it also gives a conflicting answer.";
@@ -1548,7 +1554,7 @@ static void gen_ift(const World *wd, Buf *out) {
 static void gen_eft(const World *wd, Buf *out, int n, int bucket, uint64_t tag, const char *id_prefix) {
     int i, m = n - n % 6;
     int *plan = alloc_ints(m);
-    char ins[TEXT_CAP], resp[TEXT_CAP], judgment[256];
+    char ins[TEXT_CAP], resp[TEXT_CAP], judgment[512];
     StrSet keys = {0, 0, 0}, seen = {0, 0, 0};
     Buf prompt = {0, 0, 0};
     Task t;
@@ -1564,7 +1570,7 @@ static void gen_eft(const World *wd, Buf *out, int n, int bucket, uint64_t tag, 
         draw_pair(wd, &r, fam, bucket, target, &keys, &seen, &t, ins, resp);
         g = grade_task(&t, resp, strlen(resp));
         task_canonical(&t, canon, sizeof canon);
-        judgment_text(&r, &g, strstr(resp, canon) != NULL, judgment, sizeof judgment);
+        judgment_text(&r, &g, strstr(resp, canon) != NULL, canon, judgment, sizeof judgment);
         prompt.n = 0;
         judge_fill(&prompt, wd->tmpl, wd->tmpl_len, ins, strlen(ins), resp, strlen(resp));
         sprintf(id, "%s-%05d", id_prefix, i);

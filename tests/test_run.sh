@@ -1,0 +1,53 @@
+#!/bin/sh
+# The whole loop on the reduced preset (seconds): SFT baseline, M1,
+# AIFT(M1), M2, AIFT(M2), M3, ablation, evaluation, report. Checks:
+#  - every model's SHA-256 equals the one recorded in tests/run_tiny.digests;
+#  - a run killed with SIGKILL mid-stage (twice) and then rerun reaches the
+#    same bytes in every output file as the uninterrupted run;
+#  - the report and charts exist.
+set -u
+pass=0; fail=0
+ok() { pass=$((pass + 1)); echo "ok   $1"; }
+bad() { fail=$((fail + 1)); echo "FAIL $1"; }
+base=build/runtest
+rm -rf $base; mkdir -p $base
+if [ ! -f tiny_models/m0.ckpt ] || [ ! -f tiny_models/tokenizer.tok ]; then
+    bad "tiny_models/m0.ckpt or tokenizer.tok missing"; echo "#summary $pass $fail"; exit 1
+fi
+tiny_models/world gen --seed 1 --small --out $base/data > /dev/null || { bad world_gen; echo "#summary $pass $fail"; exit 1; }
+run() { ./srlm run --dir "$1" --preset tiny --seed 3 --m0 tiny_models/m0.ckpt --tokenizer tiny_models/tokenizer.tok \
+        --template tiny_models/judge_template.txt --ift $base/data/ift.jsonl --eft $base/data/eft_train.jsonl \
+        --test $base/data/test_prompts.jsonl --ranked $base/data/ranked_eval.jsonl --grader "tiny_models/world grade"; }
+
+start=$(date +%s)
+if run $base/a > $base/a.out 2> $base/a.err; then ok run_tiny_completes; else bad "run_tiny_completes: $(tail -3 $base/a.err)"; fi
+echo "  uninterrupted run: $(( $(date +%s) - start )) s"
+for f in report.md winrate.svg rm_by_model.svg; do
+    [ -s $base/a/$f ] && ok "writes_$f" || bad "writes_$f"
+done
+grep -q '<svg' $base/a/winrate.svg && grep -q '</svg>' $base/a/winrate.svg && ok svg_well_formed || bad svg_well_formed
+
+# recorded digests (update tests/run_tiny.digests only when a change is meant to alter results)
+for m in sft m1 m2 m3 m2pos; do
+    got=$(./srlm info $base/a/$m.ckpt 2>/dev/null | sed -n 's/^sha256 //p')
+    want=$(sed -n "s/^$m //p" tests/run_tiny.digests 2>/dev/null)
+    if [ -n "$got" ] && [ "$got" = "$want" ]; then ok "digest_$m"; else bad "digest_$m: got $got, recorded $want"; fi
+done
+
+# kill -9 twice mid-run, then finish: same bytes as the uninterrupted run
+run $base/b > /dev/null 2>&1 &
+pid=$!
+sleep 4; kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
+run $base/b > /dev/null 2>&1 &
+pid=$!
+i=0; while [ ! -f $base/b/m2.ckpt ] && [ $i -lt 600 ]; do sleep 0.2; i=$((i + 1)); done
+sleep 1; kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
+ls $base/b/*.tmp >/dev/null 2>&1 && echo "  (a temp file was left behind by the kill; the rerun replaces it)"
+if run $base/b > $base/b.out 2> $base/b.err; then ok resume_completes; else bad "resume_completes: $(tail -3 $base/b.err)"; fi
+same=1
+for f in $base/a/*.ckpt $base/a/*.jsonl $base/a/*.json $base/a/report.md; do
+    g=$base/b/$(basename $f)
+    if ! cmp -s "$f" "$g"; then same=0; echo "  differs after resume: $(basename $f)"; fi
+done
+[ $same -eq 1 ] && ok resume_reaches_same_bytes || bad resume_reaches_same_bytes
+echo "#summary $pass $fail"
