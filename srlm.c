@@ -2426,6 +2426,41 @@ static char **answer_prompts(const Model *m, const Tokenizer *tok, char *const *
     return ans;
 }
 
+/* Raw-text continuation (no chat format) of each text up to the end of its
+ * line, greedy; returns text + continuation. Probes what M0 knows. */
+static char **continue_lines(const Model *m, const Tokenizer *tok, char *const *text, int n, int max_new, int *ntok) {
+    int **pids = xcalloc((size_t)n, sizeof(int *)), *plen = xcalloc((size_t)n, sizeof(int));
+    int **out = xcalloc((size_t)n, sizeof(int *)), *olen = xcalloc((size_t)n, sizeof(int));
+    uint64_t *seeds = xcalloc((size_t)n, sizeof(uint64_t));
+    char **res = xcalloc((size_t)n, sizeof(char *));
+    int stops[3] = {'\n', TOK_EOS, TOK_EOT}, i;
+    GenConfig g;
+    Decoder d;
+    g.max_new = max_new; g.temperature = 0.0f; g.top_p = 1.0f; g.stops = stops; g.n_stops = 3;
+    for (i = 0; i < n; i++) {
+        size_t k, len = strlen(text[i]);
+        int *ids = encode_text(tok, (const uint8_t *)text[i], len, &k);
+        pids[i] = xmalloc((k + 1) * sizeof(int));
+        pids[i][0] = TOK_BOS;
+        memcpy(pids[i] + 1, ids, k * sizeof(int));
+        plen[i] = (int)k + 1;
+        free(ids);
+    }
+    decoder_init(&d, &m->cfg, 64, 2048);
+    generate(m, &d, n, pids, plen, seeds, &g, out, olen);
+    for (i = 0; i < n; i++) {
+        char *cont = decode_ids(tok, out[i], (size_t)olen[i], NULL);
+        res[i] = xmalloc(strlen(text[i]) + strlen(cont) + 1);
+        strcpy(res[i], text[i]);
+        strcat(res[i], cont);
+        if (ntok) ntok[i] = olen[i];
+        free(cont); free(out[i]); free(pids[i]);
+    }
+    decoder_free(&d);
+    free(pids); free(plen); free(out); free(olen); free(seeds);
+    return res;
+}
+
 /* Run the grader: "CMD IN OUT"; read back n grades. Dies on any mismatch. */
 static void grade_with(const char *grader, const char *in_path, const char *out_path, int n, double *grades, int *correct) {
     Buf cmd = {0, 0, 0};
@@ -3490,11 +3525,13 @@ static const char *answer_help =
     "usage: srlm answer --model CKPT --tokenizer TOK --input PROMPTS.jsonl [--out ANSWERS.jsonl] [options]\n"
     "The model answers each {\"instruction\"} record in the chat format; writes\n"
     "{\"index\", \"instruction\", \"response\", \"tokens\"} lines (the input to a grader).\n"
-    "  --max-new 64       longest answer in tokens (greedy decoding)\n";
+    "  --max-new 64       longest answer in tokens (greedy decoding)\n"
+    "  --raw FIELD        no chat format: continue the raw text of FIELD (after <|bos|>) up to the\n"
+    "                     end of the line; the response is that text plus the continuation\n";
 
 static int cmd_answer(int argc, char **argv) {
     Opts o = opts_make(argc, argv, "answer");
-    const char *model_path, *tok_path, *in_path, *out_path;
+    const char *model_path, *tok_path, *in_path, *out_path, *raw;
     int max_new, n, i, *ntok;
     Model m;
     Tokenizer tok;
@@ -3506,6 +3543,7 @@ static int cmd_answer(int argc, char **argv) {
     in_path = opt_str(&o, "--input", NULL);
     out_path = opt_str(&o, "--out", NULL);
     max_new = opt_int(&o, "--max-new", 64, 1, 65536);
+    raw = opt_str(&o, "--raw", NULL);
     opts_done(&o);
     if (!model_path || !tok_path || !in_path) die("answer: --model, --tokenizer and --input are required");
     ckpt_load(&m, model_path, NULL);
@@ -3513,7 +3551,13 @@ static int cmd_answer(int argc, char **argv) {
     tokenizer_check_model(&tok, tok_path, &m, model_path);
     inst = load_field(in_path, "instruction", &n);
     ntok = xcalloc((size_t)(n ? n : 1), sizeof(int));
-    ans = answer_prompts(&m, &tok, inst, n, max_new, ntok);
+    if (raw) {
+        char **pre = load_field(in_path, raw, &n);
+        ans = continue_lines(&m, &tok, pre, n, max_new, ntok);
+        free_strings(pre, n);
+    } else {
+        ans = answer_prompts(&m, &tok, inst, n, max_new, ntok);
+    }
     for (i = 0; i < n; i++) {
         buf_printf(&b, "{\"index\": %d, \"instruction\": ", i); json_put_string(&b, inst[i], strlen(inst[i]));
         buf_str(&b, ", \"response\": "); json_put_string(&b, ans[i], strlen(ans[i]));

@@ -2003,7 +2003,8 @@ static void usage(void) {
         "            [--test N] [--ranked N]\n"
         "  world grade IN.jsonl OUT.jsonl\n"
         "  world check INSTRUCTION RESPONSE\n"
-        "  world fill TEMPLATE INSTRUCTION RESPONSE\n");
+        "  world fill TEMPLATE INSTRUCTION RESPONSE\n"
+        "  world prefixes IN.jsonl OUT.jsonl   (corpus-style prefixes of the canonical answers, to probe M0)\n");
     exit(2);
 }
 
@@ -2085,6 +2086,53 @@ static int cmd_check(const char *ins, const char *resp) {
     return 0;
 }
 
+/* world prefixes IN OUT: for each {"instruction", "response"} record whose
+ * task has a canonical sentence with the answer after some text, write
+ * {"instruction", "prefix"} with the canonical sentence cut just before the
+ * answer ("The word \"planet\" reversed is \""): a corpus-style prompt that
+ * checks whether a pretrained model knows the fact. Palindrome tasks (the
+ * answer comes first) and unknown tasks are skipped. */
+static int cmd_prefixes(const char *in_path, const char *out_path) {
+    Buf in = {0, 0, 0}, out = {0, 0, 0};
+    GradeRecord g;
+    size_t pos = 0;
+    long line = 0;
+    memset(&g, 0, sizeof g);
+    if (read_file(in_path, &in) != 0) die("%s: cannot read", in_path);
+    while (pos < in.n) {
+        size_t end = pos;
+        Json j;
+        line++;
+        while (end < in.n && in.p[end] != '\n') end++;
+        j.s = in.p + pos; j.n = end - pos; j.i = 0; j.err = NULL;
+        json_ws(&j);
+        if (j.i < j.n) {
+            Task t;
+            char canon[TEXT_CAP], ins[TEXT_CAP], *cut;
+            if (!json_grade_record(&j, &g)) die("%s:%ld: %s", in_path, line, j.err ? j.err : "bad record");
+            if (g.instruction.n < sizeof ins && parse_instruction(g.instruction.p, g.instruction.n, &t, NULL) &&
+                t.fam != F_PALINDROME) {
+                memcpy(ins, g.instruction.p, g.instruction.n);
+                ins[g.instruction.n] = 0;
+                canonical_with(&t, "\x01", canon, sizeof canon);
+                cut = strchr(canon, '\x01');
+                if (cut && cut > canon) {
+                    *cut = 0;
+                    buf_puts(&out, "{");
+                    json_key_str(&out, "instruction", ins);
+                    buf_puts(&out, ", ");
+                    json_key_str(&out, "prefix", canon);
+                    buf_puts(&out, "}\n");
+                }
+            }
+        }
+        pos = end + 1;
+    }
+    write_file(out_path, &out);
+    buf_free(&in); buf_free(&out); buf_free(&g.instruction); buf_free(&g.response);
+    return 0;
+}
+
 static int cmd_fill(const char *tmpl_path, const char *ins, const char *resp) {
     char tmpl[TEMPLATE_CAP];
     size_t tn;
@@ -2102,6 +2150,7 @@ int main(int argc, char **argv) {
     if (argc == 4 && strcmp(argv[1], "grade") == 0) return cmd_grade(argv[2], argv[3]);
     if (argc == 4 && strcmp(argv[1], "check") == 0) return cmd_check(argv[2], argv[3]);
     if (argc == 5 && strcmp(argv[1], "fill") == 0) return cmd_fill(argv[2], argv[3], argv[4]);
+    if (argc == 4 && strcmp(argv[1], "prefixes") == 0) return cmd_prefixes(argv[2], argv[3]);
     usage();
     return 2;
 }
