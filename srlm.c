@@ -1730,7 +1730,7 @@ typedef struct { int samples; float temperature, top_p; int max_new; } JudgeConf
 
 static JudgeConfig judge_config_default(void) {
     JudgeConfig jc;
-    jc.samples = 3; jc.temperature = 0.7f; jc.top_p = 0.9f; jc.max_new = 64;
+    jc.samples = 3; jc.temperature = 0.7f; jc.top_p = 0.9f; jc.max_new = 96; /* a judgment states the expected answer first */
     return jc;
 }
 
@@ -1889,7 +1889,7 @@ static RmMetrics rm_metrics(int n_sets, const int *k, double *const *grades, dou
 typedef struct { RmMetrics m; int judgments, failures, unscored, responses; } RmResult;
 
 static RmResult eval_reward_model(const Model *m, const Tokenizer *tok, const JudgeTemplate *jt, const char *path,
-                                  const JudgeConfig *jc, uint64_t seed) {
+                                  const JudgeConfig *jc, uint64_t seed, int limit) {
     Jsonl j;
     Decoder d;
     RmResult r;
@@ -1902,6 +1902,8 @@ static RmResult eval_reward_model(const Model *m, const Tokenizer *tok, const Ju
     Judgment *res;
     memset(&r, 0, sizeof r);
     jsonl_load(&j, path);
+    if (limit > 0 && j.count > limit) j.count = limit; /* the first `limit` sets */
+    if (j.count == 0) die("%s: no ranked sets", path);
     k = xcalloc((size_t)j.count, sizeof(int));
     grades = xcalloc((size_t)j.count, sizeof(double *)); scores = xcalloc((size_t)j.count, sizeof(double *));
     has = xcalloc((size_t)j.count, sizeof(int *));
@@ -2082,7 +2084,7 @@ static char *trim(char *s) {
 }
 
 typedef struct {
-    int generated, kept, too_short_or_long, special_or_bad_utf8, similar, heldout, rounds;
+    int generated, kept, too_short_or_long, special_or_bad_utf8, similar, heldout, surplus, rounds;
 } PromptStats;
 
 /* Few-shot self-instruct. Each request is raw text (no chat format):
@@ -2146,7 +2148,9 @@ static char **self_instruct(const Model *pm, const Tokenizer *tok, char *const *
                 st->too_short_or_long++;
             else if (pset_contains(heldout, t))
                 st->heldout++;
-            else if (kept.n >= cfg->n_prompts || pset_max_similarity(&known, t) >= cfg->max_similarity)
+            else if (kept.n >= cfg->n_prompts)
+                st->surplus++;
+            else if (pset_max_similarity(&known, t) >= cfg->max_similarity)
                 st->similar++;
             else {
                 pset_add(&kept, t);
@@ -2586,7 +2590,7 @@ typedef struct {
     int sft_epochs, sft_batch; float sft_lr, sft_lr_min, dropout;
     int dpo_epochs, dpo_batch; float dpo_lr, dpo_lr_min, beta, label_smoothing;
     AiftConfig aift;
-    int prompt_model_current, ablation, answer_max_new, eval_limit;
+    int prompt_model_current, ablation, answer_max_new, eval_limit, rm_limit;
 } RunConfig;
 
 static void run_defaults(RunConfig *rc, const char *preset) {
@@ -2601,7 +2605,7 @@ static void run_defaults(RunConfig *rc, const char *preset) {
     rc->ablation = 1; rc->answer_max_new = 64; rc->eval_limit = 0;
     if (strcmp(preset, "tiny") == 0) {
         rc->sft_epochs = 1; rc->aift.n_prompts = 16; rc->dpo_epochs = 1; rc->dpo_batch = 4; rc->sft_batch = 8;
-        rc->eval_limit = 16; rc->answer_max_new = 24; rc->aift.max_response_tokens = 24; rc->aift.judge.max_new = 24;
+        rc->eval_limit = 16; rc->rm_limit = 12; rc->answer_max_new = 32; rc->aift.max_response_tokens = 32; rc->sft_epochs = 3;
         rc->aift.max_prompt_tokens = 24;
     } else if (strcmp(preset, "paper") == 0) {
         rc->aift.n_prompts = 4000;
@@ -2650,8 +2654,8 @@ static void run_fingerprint(const RunConfig *rc, Buf *b) {
                rc->aift.max_response_tokens, rc->aift.min_prompt_bytes, rc->aift.max_prompt_bytes,
                (double)rc->aift.max_similarity, rc->aift.judge.samples, (double)rc->aift.judge.temperature,
                (double)rc->aift.judge.top_p, rc->aift.judge.max_new, rc->prompt_model_current ? "current" : "m0");
-    buf_printf(b, "eval answer_max_new=%d limit=%d ablation=%d grader=%s\n", rc->answer_max_new, rc->eval_limit,
-               rc->ablation, rc->grader);
+    buf_printf(b, "eval answer_max_new=%d limit=%d rm_limit=%d ablation=%d grader=%s\n", rc->answer_max_new, rc->eval_limit,
+               rc->rm_limit, rc->ablation, rc->grader);
     for (i = 0; i < 7; i++) {
         char hex[65];
         file_sha_hex(inputs[i], hex);
@@ -2712,10 +2716,10 @@ static void free_strings(char **s, int n) { int i; for (i = 0; i < n; i++) free(
 
 static void aift_stats_json(Buf *b, const AiftStats *s) {
     buf_printf(b, "{\"prompts_generated\": %d, \"prompts_kept\": %d, \"dropped_length\": %d, \"dropped_special_or_utf8\": %d, "
-                  "\"dropped_similar\": %d, \"dropped_heldout\": %d, \"candidates\": %d, \"candidates_bad_utf8\": %d, "
+                  "\"dropped_similar\": %d, \"dropped_heldout\": %d, \"surplus\": %d, \"candidates\": %d, \"candidates_bad_utf8\": %d, "
                   "\"judgments\": %d, \"parse_failures\": %d, \"unscored\": %d, \"pairs\": %d, \"ties\": %d}\n",
                s->prompts.generated, s->prompts.kept, s->prompts.too_short_or_long, s->prompts.special_or_bad_utf8,
-               s->prompts.similar, s->prompts.heldout, s->candidates, s->bad_utf8, s->judgments, s->parse_failures,
+               s->prompts.similar, s->prompts.heldout, s->prompts.surplus, s->candidates, s->bad_utf8, s->judgments, s->parse_failures,
                s->unscored, s->pairs, s->ties);
 }
 
@@ -2860,7 +2864,7 @@ static void stage_rm(const RunConfig *rc, const Tokenizer *tok, const JudgeTempl
     if (!path_exists(path)) {
         fprintf(stderr, "[eval] %s judges the ranked sets\n", name);
         ckpt_load(&m, model_path, NULL);
-        r = eval_reward_model(&m, tok, jt, rc->ranked, &rc->aift.judge, seed);
+        r = eval_reward_model(&m, tok, jt, rc->ranked, &rc->aift.judge, seed, rc->rm_limit);
         buf_printf(&b, "{\"pairwise_accuracy\": %.6f, \"best5\": %.6f, \"exact_match\": %.6f, \"spearman\": %.6f, "
                         "\"kendall\": %.6f, \"sets\": %d, \"pairs\": %d, \"judgments\": %d, \"parse_failures\": %d, "
                         "\"unscored\": %d}\n", r.m.pair_acc, r.m.best5, r.m.exact, r.m.spearman, r.m.kendall, r.m.sets,
@@ -2992,13 +2996,13 @@ static void run_report(const RunConfig *rc, int n_models, Buf *summary) {
     svg_winrate(&svg, n_cmp, labels, h);
     write_text(rc, "winrate.svg", &svg); svg.n = 0;
     buf_str(&r, "\n![head-to-head](winrate.svg)\n\n## Instruction following\n\n"
-                "| model | mean grade (0-5) | correct %% | mean response bytes | mean tokens |\n|---|---|---|---|---|\n");
+                "| model | mean grade (0-5) | correct % | mean response bytes | mean tokens |\n|---|---|---|---|---|\n");
     for (i = 0; i < n_models; i++)
         buf_printf(&r, "| %s | %.3f | %.1f | %.1f | %.1f |\n", model_labels[i], ev[i].mean_grade, 100.0 * ev[i].correct_rate,
                    ev[i].mean_bytes, ev[i].mean_tokens);
     buf_str(&r, "\nThe paper's responses grow with each iteration (M1 1,092, M2 1,552, M3 2,552, unit unverified).\n\n"
                 "## Reward modelling on held-out ranked sets\n\n"
-                "| model | pairwise acc %% | 5-best %% | exact match %% | Spearman | Kendall tau | judge parse failures %% | paper (acc / 5-best / exact / rho / tau) |\n"
+                "| model | pairwise acc % | 5-best % | exact match % | Spearman | Kendall tau | judge parse failures % | paper (acc / 5-best / exact / rho / tau) |\n"
                 "|---|---|---|---|---|---|---|---|\n");
     buf_str(summary, "\nreward model      pair-acc%  5-best%  exact%  spearman  kendall  parse-fail%\n");
     for (i = 0; i < n_models; i++) {
@@ -3027,7 +3031,7 @@ static void run_report(const RunConfig *rc, int n_models, Buf *summary) {
         write_text(rc, "rm_by_model.svg", &svg); svg.n = 0;
     }
     buf_str(&r, "\n![reward modelling](rm_by_model.svg)\n\n## Self-generated preference data\n\n"
-                "| data | prompts generated | kept | candidates | judgments | parse failures %% | unscored | ties | pairs | paper pairs |\n"
+                "| data | prompts generated | kept | candidates | judgments | parse failures % | unscored | ties | pairs | paper pairs |\n"
                 "|---|---|---|---|---|---|---|---|---|---|\n");
     for (i = 1; i <= 2; i++) {
         char fn[32], *p;
@@ -3452,7 +3456,7 @@ static const char *judge_help =
     "template; prints one JSON line per record: the judgments, the parsed scores,\n"
     "and their mean (null when no judgment had a valid score).\n"
     "  --out FILE         write the JSONL here (atomically) instead of stdout\n"
-    "  --samples 3 --temperature 0.7 --top-p 0.9 --max-new 64 --seed 1\n";
+    "  --samples 3 --temperature 0.7 --top-p 0.9 --max-new 96 --seed 1\n";
 
 static int cmd_judge(int argc, char **argv) {
     Opts o = opts_make(argc, argv, "judge");
@@ -3576,13 +3580,15 @@ static const char *eval_rm_help =
     "usage: srlm eval-rm --model CKPT --tokenizer TOK --template FILE --data RANKED.jsonl [options]\n"
     "Reward-model metrics (the paper's Table 4): the model judges every response of\n"
     "every ranked set {\"instruction\", \"responses\": [...], \"grades\": [...]}.\n"
-    "  --samples 3 --temperature 0.7 --top-p 0.9 --max-new 64 --seed 1\n";
+    "  --samples 3 --temperature 0.7 --top-p 0.9 --max-new 96 --seed 1\n"
+    "  --limit N          judge only the first N sets\n";
 
 static int cmd_eval_rm(int argc, char **argv) {
     Opts o = opts_make(argc, argv, "eval-rm");
     const char *model_path, *tok_path, *tpl_path, *data;
     JudgeConfig jc = judge_config_default();
     uint64_t seed;
+    int limit;
     Model m;
     Tokenizer tok;
     JudgeTemplate jt;
@@ -3594,6 +3600,7 @@ static int cmd_eval_rm(int argc, char **argv) {
     tpl_path = opt_str(&o, "--template", NULL);
     data = opt_str(&o, "--data", NULL);
     seed = opt_u64(&o, "--seed", 1);
+    limit = opt_int(&o, "--limit", 0, 0, 1 << 30);
     judge_config_from_opts(&jc, &o);
     opts_done(&o);
     if (!model_path || !tok_path || !tpl_path || !data) die("eval-rm: --model, --tokenizer, --template and --data are required");
@@ -3601,7 +3608,7 @@ static int cmd_eval_rm(int argc, char **argv) {
     ckpt_load(&m, model_path, hex);
     tokenizer_load(&tok, tok_path);
     tokenizer_check_model(&tok, tok_path, &m, model_path);
-    r = eval_reward_model(&m, &tok, &jt, data, &jc, seed);
+    r = eval_reward_model(&m, &tok, &jt, data, &jc, seed, limit);
     printf("model %s (sha256 %.16s...)\n", model_path, hex);
     printf("ranked sets %d, responses %d, judgments %d, parse failures %d (%.2f%%), unscored responses %d\n",
            r.m.sets, r.responses, r.judgments, r.failures, r.judgments ? 100.0 * r.failures / r.judgments : 0.0, r.unscored);

@@ -11,7 +11,7 @@ pass=0; fail=0
 ok() { pass=$((pass + 1)); echo "ok   $1"; }
 bad() { fail=$((fail + 1)); echo "FAIL $1"; }
 dir=build/m0test
-rm -rf $dir; mkdir -p $dir
+rm -rf $dir; mkdir -p $dir/data
 tiny_models/world gen $(make -s --no-print-directory print-world-args) --out $dir/data > /dev/null
 cmp -s tiny_models/MANIFEST $dir/data/MANIFEST && ok world_data_matches_manifest || bad world_data_matches_manifest
 for f in tokenizer.tok m0.ckpt; do

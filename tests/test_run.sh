@@ -10,7 +10,7 @@ pass=0; fail=0
 ok() { pass=$((pass + 1)); echo "ok   $1"; }
 bad() { fail=$((fail + 1)); echo "FAIL $1"; }
 base=build/runtest
-rm -rf $base; mkdir -p $base
+rm -rf $base; mkdir -p $base/data
 if [ ! -f tiny_models/m0.ckpt ] || [ ! -f tiny_models/tokenizer.tok ]; then
     bad "tiny_models/m0.ckpt or tokenizer.tok missing"; echo "#summary $pass $fail"; exit 1
 fi
