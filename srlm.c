@@ -1716,6 +1716,40 @@ static void examples_free(Example *ex, int n) {
     free(ex);
 }
 
+/* SFT of the checkpoint `init` on `data` (comma-separated JSONL files of
+ * instruction/response records), written atomically to `out`. t.steps < 0
+ * means `epochs` passes over the data; t.warmup < 0 means steps/20. The
+ * rows are as long as the longest example of each batch. */
+static void sft_checkpoint(const char *init, const Tokenizer *tok, const char *data, TrainConfig t, int epochs,
+                           const char *out, const char *label) {
+    Model m;
+    SftData sd;
+    Batcher bt;
+    int n, dropped, i, longest = 0;
+    long resp_tokens = 0;
+    char hex[65], meta[512];
+    ckpt_load(&m, init, NULL);
+    if (tok_vocab_size(tok) != m.cfg.vocab_size)
+        die("%s: the model's vocab %d does not match the tokenizer (%d)", init, m.cfg.vocab_size, tok_vocab_size(tok));
+    sd.ex = sft_load_examples(data, tok, m.cfg.max_seq_len, &n, &dropped);
+    if (n == 0) die("%s: no usable examples", data);
+    for (i = 0; i < n; i++) { if (sd.ex[i].n > longest) longest = sd.ex[i].n; resp_tokens += sd.ex[i].n - sd.ex[i].resp_start; }
+    sft_data_init(&sd, sd.ex, n, t.batch, t.seed);
+    if (t.steps < 0) t.steps = epochs * sft_batches_per_epoch(&sd);
+    if (t.warmup < 0) t.warmup = t.steps / 20;
+    t.seq = longest - 1;
+    fprintf(stderr, "[%s] SFT of %s on %s: %d examples (%d longer than the context dropped), %ld response tokens, "
+            "longest %d; %d steps of %d\n", label, init, data, n, dropped, resp_tokens, longest, t.steps, t.batch);
+    bt.next = sft_next; bt.ctx = &sd;
+    train_model(&m, &t, &bt, label);
+    snprintf(meta, sizeof meta, "srlm sft of %s on %s: %d steps of %d, lr %g, seed %llu", init, data, t.steps, t.batch,
+             (double)t.lr, (unsigned long long)t.seed);
+    if (ckpt_save(out, &m, meta, hex) != 0) exit(1);
+    fprintf(stderr, "[%s] %s  sha256 %s\n", label, out, hex);
+    examples_free(sd.ex, n); free(sd.plan);
+    model_free(&m);
+}
+
 /* ==========================================================================
  * 10. Judging: the model grades a response in text, three times
  *
@@ -2397,6 +2431,47 @@ static void pairs_free(PrefPair *pp, int n) {
     free(pp);
 }
 
+/* DPO of the checkpoint `init` on the pairs in `pairs_path` (the reference is
+ * `init` itself, frozen), written atomically to `out`, with the per-step log
+ * in `log_path` (JSONL, TRL's metric names; NULL: no log). t.steps < 0 means
+ * `epochs` passes; t.warmup < 0 means steps/10; a batch never exceeds the
+ * number of pairs. */
+static void dpo_checkpoint(const char *init, const Tokenizer *tok, const char *pairs_path, TrainConfig t, int epochs,
+                           const DpoConfig *dc, const char *out, const char *log_path, const char *label) {
+    Model m;
+    PrefPair *pp;
+    int n, dropped, s;
+    DpoLog *log;
+    Buf lb = {0, 0, 0};
+    char hex[65], meta[512];
+    ckpt_load(&m, init, NULL);
+    if (tok_vocab_size(tok) != m.cfg.vocab_size)
+        die("%s: the model's vocab %d does not match the tokenizer (%d)", init, m.cfg.vocab_size, tok_vocab_size(tok));
+    pp = pairs_load(pairs_path, tok, m.cfg.max_seq_len, &n, &dropped);
+    if (n == 0) die("%s: no preference pairs to train on (the judge gave every candidate the same score?)", pairs_path);
+    if (t.batch > n) t.batch = n;
+    if (t.steps < 0) t.steps = (int)(((long)epochs * n + t.batch - 1) / t.batch);
+    if (t.warmup < 0) t.warmup = t.steps / 10;
+    fprintf(stderr, "[%s] DPO of %s on %d pairs (%d too long dropped), %d steps of %d pairs, beta %g\n", label, init, n,
+            dropped, t.steps, t.batch, (double)dc->beta);
+    dpo_reference(&m, pp, n);
+    log = xcalloc((size_t)t.steps + 1, sizeof(DpoLog));
+    dpo_train(&m, pp, n, &t, dc, log);
+    for (s = 0; s < t.steps; s++)
+        buf_printf(&lb, "{\"step\": %d, \"loss\": %.6f, \"rewards/chosen\": %.6f, \"rewards/rejected\": %.6f, "
+                        "\"rewards/accuracies\": %.4f, \"rewards/margins\": %.6f, \"lr\": %.6g}\n",
+                   log[s].step, log[s].loss, log[s].chosen, log[s].rejected, log[s].accuracy, log[s].margin, (double)log[s].lr);
+    if (log_path && write_file_atomic(log_path, lb.p ? lb.p : (uint8_t *)"", lb.n) != 0) exit(1);
+    snprintf(meta, sizeof meta, "srlm dpo of %s on %s: beta %g, label smoothing %g, %d steps of %d, lr %g, seed %llu", init,
+             pairs_path, (double)dc->beta, (double)dc->label_smoothing, t.steps, t.batch, (double)t.lr,
+             (unsigned long long)t.seed);
+    if (ckpt_save(out, &m, meta, hex) != 0) exit(1);
+    fprintf(stderr, "[%s] %s  sha256 %s\n", label, out, hex);
+    free(lb.p); free(log);
+    pairs_free(pp, n);
+    model_free(&m);
+}
+
 /* ==========================================================================
  * 14. Evaluation: answers on held-out prompts, graded outside the loop
  *
@@ -2663,40 +2738,14 @@ static void run_fingerprint(const RunConfig *rc, Buf *b) {
     }
 }
 
-static TrainConfig run_sft_config(const RunConfig *rc, int batches_per_epoch, uint64_t seed) {
-    TrainConfig t = train_config_default();
-    t.batch = rc->sft_batch; t.lr = rc->sft_lr; t.lr_min = rc->sft_lr_min; t.dropout = rc->dropout;
-    t.weight_decay = 0.0f; t.seed = seed; t.log_every = 50;
-    t.steps = rc->sft_epochs * batches_per_epoch;
-    t.warmup = t.steps / 20;
-    return t;
-}
-
 /* SFT stage: out = SFT(init) on the given example files. */
 static void stage_sft(const RunConfig *rc, const Tokenizer *tok, const char *init, const char *data, const char *out,
                       uint64_t seed, const char *label) {
-    Model m;
-    SftData sd;
-    Batcher bt;
-    TrainConfig t;
-    int n, dropped, i, longest = 0;
-    char hex[65], meta[512];
+    TrainConfig t = train_config_default();
     if (path_exists(out)) { fprintf(stderr, "[%s] reusing %s\n", label, out); return; }
-    fprintf(stderr, "[%s] SFT of %s on %s\n", label, init, data);
-    ckpt_load(&m, init, NULL);
-    sd.ex = sft_load_examples(data, tok, m.cfg.max_seq_len, &n, &dropped);
-    if (n == 0) die("%s: no usable examples", data);
-    for (i = 0; i < n; i++) if (sd.ex[i].n > longest) longest = sd.ex[i].n;
-    sft_data_init(&sd, sd.ex, n, rc->sft_batch, seed);
-    t = run_sft_config(rc, sft_batches_per_epoch(&sd), seed);
-    t.seq = longest - 1;
-    bt.next = sft_next; bt.ctx = &sd;
-    train_model(&m, &t, &bt, label);
-    snprintf(meta, sizeof meta, "srlm run %s: sft of %s on %s, %d steps", label, init, data, t.steps);
-    if (ckpt_save(out, &m, meta, hex) != 0) exit(1);
-    fprintf(stderr, "[%s] %s  sha256 %s\n", label, out, hex);
-    examples_free(sd.ex, n); free(sd.plan);
-    model_free(&m);
+    t.batch = rc->sft_batch; t.lr = rc->sft_lr; t.lr_min = rc->sft_lr_min; t.dropout = rc->dropout;
+    t.weight_decay = 0.0f; t.seed = seed; t.log_every = 50; t.steps = -1; t.warmup = -1;
+    sft_checkpoint(init, tok, data, t, rc->sft_epochs, out, label);
 }
 
 /* Seed instructions (for few-shot) and held-out prompts (contamination check). */
@@ -2759,39 +2808,13 @@ static void stage_aift(const RunConfig *rc, const Tokenizer *tok, const JudgeTem
 
 static void stage_dpo(const RunConfig *rc, const Tokenizer *tok, const char *init, const char *pairs_path,
                       const char *out, const char *log_path, uint64_t seed, const char *label) {
-    Model m;
-    PrefPair *pp;
-    int n, dropped, s;
     TrainConfig t = train_config_default();
     DpoConfig dc;
-    DpoLog *log;
-    Buf lb = {0, 0, 0};
-    char hex[65], meta[512];
     if (path_exists(out)) { fprintf(stderr, "[%s] reusing %s\n", label, out); return; }
-    ckpt_load(&m, init, NULL);
-    pp = pairs_load(pairs_path, tok, m.cfg.max_seq_len, &n, &dropped);
-    if (n == 0) die("%s: no preference pairs to train on (the judge gave every candidate the same score?)", pairs_path);
-    t.batch = rc->dpo_batch < n ? rc->dpo_batch : n;
-    t.lr = rc->dpo_lr; t.lr_min = rc->dpo_lr_min; t.dropout = rc->dropout; t.weight_decay = 0.0f; t.seed = seed;
-    t.steps = (int)(((long)rc->dpo_epochs * n + t.batch - 1) / t.batch);
-    t.warmup = t.steps / 10; t.log_every = 10;
+    t.batch = rc->dpo_batch; t.lr = rc->dpo_lr; t.lr_min = rc->dpo_lr_min; t.dropout = rc->dropout;
+    t.weight_decay = 0.0f; t.seed = seed; t.steps = -1; t.warmup = -1; t.log_every = 10;
     dc.beta = rc->beta; dc.label_smoothing = rc->label_smoothing;
-    fprintf(stderr, "[%s] DPO of %s on %d pairs (%d too long dropped), %d steps of %d pairs\n", label, init, n, dropped,
-            t.steps, t.batch);
-    dpo_reference(&m, pp, n);
-    log = xcalloc((size_t)t.steps + 1, sizeof(DpoLog));
-    dpo_train(&m, pp, n, &t, &dc, log);
-    for (s = 0; s < t.steps; s++)
-        buf_printf(&lb, "{\"step\": %d, \"loss\": %.6f, \"rewards/chosen\": %.6f, \"rewards/rejected\": %.6f, "
-                        "\"rewards/accuracies\": %.4f, \"rewards/margins\": %.6f, \"lr\": %.6g}\n",
-                   log[s].step, log[s].loss, log[s].chosen, log[s].rejected, log[s].accuracy, log[s].margin, (double)log[s].lr);
-    if (write_file_atomic(log_path, lb.p ? lb.p : (uint8_t *)"", lb.n) != 0) exit(1);
-    snprintf(meta, sizeof meta, "srlm run %s: dpo of %s on %s, beta %g, %d steps", label, init, pairs_path, (double)rc->beta, t.steps);
-    if (ckpt_save(out, &m, meta, hex) != 0) exit(1);
-    fprintf(stderr, "[%s] %s  sha256 %s\n", label, out, hex);
-    free(lb.p); free(log);
-    pairs_free(pp, n);
-    model_free(&m);
+    dpo_checkpoint(init, tok, pairs_path, t, rc->dpo_epochs, &dc, out, log_path, label);
 }
 
 /* Positive-only ablation data: (prompt, chosen) as instruction/response records. */
@@ -3403,13 +3426,8 @@ static int cmd_sft(int argc, char **argv) {
     Opts o = opts_make(argc, argv, "sft");
     const char *model_path, *tok_path, *data, *out_path;
     TrainConfig t = train_config_default();
-    Model m;
     Tokenizer tok;
-    SftData sd;
-    Batcher bt;
-    int n, dropped, epochs, i, longest = 0;
-    long resp_tokens = 0;
-    char hex[65], meta[512];
+    int epochs;
     if (wants_help(argc, argv)) { fputs(sft_help, stdout); return 0; }
     model_path = opt_str(&o, "--model", NULL);
     tok_path = opt_str(&o, "--tokenizer", NULL);
@@ -3420,26 +3438,44 @@ static int cmd_sft(int argc, char **argv) {
     train_config_from_opts(&t, &o);
     opts_done(&o);
     if (!model_path || !tok_path || !data || !out_path) die("sft: --model, --tokenizer, --data and --out are required");
-    ckpt_load(&m, model_path, NULL);
     tokenizer_load(&tok, tok_path);
-    tokenizer_check_model(&tok, tok_path, &m, model_path);
-    sd.ex = sft_load_examples(data, &tok, m.cfg.max_seq_len, &n, &dropped);
-    if (n == 0) die("sft: no usable examples in %s", data);
-    for (i = 0; i < n; i++) { if (sd.ex[i].n > longest) longest = sd.ex[i].n; resp_tokens += sd.ex[i].n - sd.ex[i].resp_start; }
-    sft_data_init(&sd, sd.ex, n, t.batch, t.seed);
-    if (t.steps < 0) t.steps = epochs * sft_batches_per_epoch(&sd);
-    t.seq = longest - 1;
-    fprintf(stderr, "sft: %d examples (%d longer than the context dropped), %ld response tokens, longest %d; %d steps of %d\n",
-            n, dropped, resp_tokens, longest, t.steps, t.batch);
-    bt.next = sft_next; bt.ctx = &sd;
-    train_model(&m, &t, &bt, "sft");
-    snprintf(meta, sizeof meta, "srlm sft data=%s steps=%d batch=%d lr=%g seed=%llu", data, t.steps, t.batch,
-             (double)t.lr, (unsigned long long)t.seed);
-    if (ckpt_save(out_path, &m, meta, hex) != 0) return 1;
-    printf("%s  sha256 %s\n", out_path, hex);
-    examples_free(sd.ex, n); free(sd.plan);
+    sft_checkpoint(model_path, &tok, data, t, epochs, out_path, "sft");
     tok_free(&tok);
-    model_free(&m);
+    return 0;
+}
+
+static const char *dpo_help =
+    "usage: srlm dpo --model CKPT --tokenizer TOK --pairs PAIRS.jsonl --out CKPT [options]\n"
+    "DPO on preference pairs {\"prompt\", \"chosen\", \"rejected\"} (TRL's format); the\n"
+    "reference model is --model itself, frozen. Summed response-token log-probs.\n"
+    "  --beta 0.1 --label-smoothing 0 (cDPO) --epochs 2 (or --steps N)\n"
+    "  --batch 16 (pairs) --lr 2e-4 --lr-min lr/10 --warmup steps/10 --dropout 0.1 --seed 1\n"
+    "  --log FILE         per-step JSONL: loss, rewards/chosen, rewards/rejected,\n"
+    "                     rewards/accuracies, rewards/margins, lr\n";
+
+static int cmd_dpo(int argc, char **argv) {
+    Opts o = opts_make(argc, argv, "dpo");
+    const char *model_path, *tok_path, *pairs, *out_path, *log_path;
+    TrainConfig t = train_config_default();
+    DpoConfig dc;
+    Tokenizer tok;
+    int epochs;
+    if (wants_help(argc, argv)) { fputs(dpo_help, stdout); return 0; }
+    model_path = opt_str(&o, "--model", NULL);
+    tok_path = opt_str(&o, "--tokenizer", NULL);
+    pairs = opt_str(&o, "--pairs", NULL);
+    out_path = opt_str(&o, "--out", NULL);
+    log_path = opt_str(&o, "--log", NULL);
+    epochs = opt_int(&o, "--epochs", 2, 1, 100000);
+    dc.beta = opt_float(&o, "--beta", 0.1f, 1e-6f, 100.0f);
+    dc.label_smoothing = opt_float(&o, "--label-smoothing", 0.0f, 0.0f, 0.49f);
+    t.lr = 2e-4f; t.warmup = -1; t.weight_decay = 0.0f; t.dropout = 0.1f; t.log_every = 10; t.steps = -1;
+    train_config_from_opts(&t, &o);
+    opts_done(&o);
+    if (!model_path || !tok_path || !pairs || !out_path) die("dpo: --model, --tokenizer, --pairs and --out are required");
+    tokenizer_load(&tok, tok_path);
+    dpo_checkpoint(model_path, &tok, pairs, t, epochs, &dc, out_path, log_path, "dpo");
+    tok_free(&tok);
     return 0;
 }
 
@@ -3811,6 +3847,7 @@ static const struct { const char *name; int (*run)(int, char **); const char *wh
     {"info", cmd_info, "validate a checkpoint, print its config and SHA-256"},
     {"sft", cmd_sft, "supervised fine-tuning on instruction/response JSONL (IFT, EFT)"},
     {"judge", cmd_judge, "the model judges instruction/response pairs (LLM-as-a-Judge)"},
+    {"dpo", cmd_dpo, "DPO on preference pairs (TRL format), reference = the starting model"},
     {"answer", cmd_answer, "the model answers instruction JSONL (greedy), for a grader"},
     {"eval-rm", cmd_eval_rm, "reward-model metrics on ranked sets"},
     {"run", cmd_run, "the whole self-rewarding loop, evaluation and report"},
