@@ -48,7 +48,7 @@ test-repro: srlm
 	@sh tests/repro.sh
 
 test-torch: srlm
-	@sh tests/torch_check.sh
+	@sh tests/test_torch.sh
 
 # --- benchmarks (figures, not pass/fail) ---
 BENCH_SRC = $(wildcard tests/bench_*.c)
@@ -76,7 +76,7 @@ M0_ARGS = --dim 128 --layers 4 --heads 4 --kv-heads 4 --hidden 352 --context 320
 $(DATA)/MANIFEST: tiny_models/world
 	@mkdir -p $(DATA)
 	tiny_models/world gen $(WORLD_ARGS) --out $(DATA) > /dev/null
-	@sh tests/check_digests.sh $(DATA)
+	@sh tests/check_digests.sh $(DATA) || { rm -f $(DATA)/MANIFEST; exit 1; }
 
 data: $(DATA)/MANIFEST
 

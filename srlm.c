@@ -3839,6 +3839,1658 @@ static int cmd_tokenizer(int argc, char **argv) {
     return 1;
 }
 
+/* ==========================================================================
+ * 18. Reference vectors for other backends; export and import
+ *
+ * `srlm vectors` writes what a faster backend or a port must reproduce, for
+ * one checkpoint and one token batch with a loss mask: the logits, per-token
+ * log-probs, the loss, every parameter gradient, the weights after one AdamW
+ * step, one DPO pair's loss and gradients (against a reference model), and
+ * seeded sampling traces (each step's logits, uniform draw and token). The
+ * pack is a text manifest NAME.txt and little-endian data NAME.bin (README
+ * "Reference vectors"); tests/torch_check.py recomputes it in PyTorch.
+ *
+ * `srlm export` writes a checkpoint in three other formats:
+ *   hf       model.safetensors + config.json + tokenizer.json (+ tokenizer_config.json): LlamaForCausalLM
+ *   llama2c  model.bin (llama2.c's legacy v0 layout, which run.c reads) + tokenizer.bin
+ *   gguf     model.gguf (GGUF v3, F32 tensors, llama.* keys, gpt2-style BPE vocab)
+ * and `srlm import` reads hf (F32, F16, BF16), llama2c and gguf (F32, F16).
+ *
+ * RoPE layout. srlm rotates interleaved pairs (2i, 2i+1) of each head, as
+ * Meta's and llama2.c's code do and as GGUF files store them (llama.cpp's
+ * converter permutes Hugging Face's q/k back to this layout). Hugging Face's
+ * Llama rotates the halves (i, i + hd/2) instead. The two compute the same
+ * attention when the rows of wq and wk are permuted within each head:
+ *   HF row h*hd + a*hd/2 + i  =  srlm row h*hd + 2i + a      (a = 0, 1)
+ * The HF exporter applies this and the HF importer undoes it; nothing else
+ * in srlm knows about it.
+ *
+ * Round trips. export -> import reproduces a checkpoint byte for byte: the
+ * config travels in each format's own fields (floats are printed so that
+ * they parse back to the same bits) and the provenance text in the
+ * safetensors "__metadata__" key "srlm.meta" or the GGUF key "srlm.meta".
+ * llama2.c's file has no room for either: its run.c fixes rope_theta 10000
+ * and norm_eps 1e-5 (export refuses other values) and import writes the
+ * meta "srlm import llama2c" unless --meta says otherwise.
+ *
+ * Every reader below validates before it trusts: a malformed file gives one
+ * line naming the fault, never a crash or an allocation sized by the file.
+ * ========================================================================== */
+
+#include <sys/stat.h> /* mkdir: export creates its output directory */
+
+static char xf_msg[400];
+
+/* Format a fault into a static buffer and return it (NULL means success). */
+static const char *xf_fail(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(xf_msg, sizeof xf_msg, fmt, ap);
+    va_end(ap);
+    return xf_msg;
+}
+
+/* Where parameter tensor p (and layer, when >= 0) starts in the parameter block. */
+static size_t param_offset(const Config *c, int p, int layer) {
+    size_t sizes[N_PTENSORS], off = 0;
+    int i;
+    param_sizes(c, sizes);
+    for (i = 0; i < p; i++) off += sizes[i];
+    if (layer >= 0) off += (size_t)layer * (sizes[p] / (size_t)c->n_layers);
+    return off;
+}
+
+/* A parameter tensor's shape as srlm stores it (layers outermost); returns ndim. */
+static int param_shape(const Config *c, int p, int dims[3]) {
+    int C = c->dim, F = c->hidden_dim, V = c->vocab_size, L = c->n_layers, KVC = cfg_kv_dim(c);
+    switch (p) {
+    case P_TOK_EMB: case P_OUTPUT: dims[0] = V; dims[1] = C; return 2;
+    case P_ATTN_NORM: case P_FFN_NORM: dims[0] = L; dims[1] = C; return 2;
+    case P_WQ: case P_WO: dims[0] = L; dims[1] = C; dims[2] = C; return 3;
+    case P_WK: case P_WV: dims[0] = L; dims[1] = KVC; dims[2] = C; return 3;
+    case P_W1: case P_W3: dims[0] = L; dims[1] = F; dims[2] = C; return 3;
+    case P_W2: dims[0] = L; dims[1] = C; dims[2] = F; return 3;
+    default: dims[0] = C; return 1; /* final_norm */
+    }
+}
+
+/* Shortest decimal that reads back as the same float (for JSON and text). */
+static void fmt_float_exact(char out[32], float v) {
+    int prec;
+    for (prec = 6; prec <= 9; prec++) {
+        snprintf(out, 32, "%.*g", prec, (double)v);
+        if ((float)strtod(out, NULL) == v) return;
+    }
+}
+
+/* --------------------------------------------------------------------------
+ * Reference vectors
+ * ------------------------------------------------------------------------ */
+
+typedef struct { Buf text, data; } Pack;
+
+static void pack_tensor(Pack *k, const char *name, int is_int, const void *src, int ndim, const int *dims) {
+    size_t count = 1, i;
+    int d;
+    for (d = 0; d < ndim; d++) count *= (size_t)dims[d];
+    buf_printf(&k->text, "tensor %s %s %lu", name, is_int ? "i32" : "f32", (unsigned long)k->data.n);
+    for (d = 0; d < ndim; d++) buf_printf(&k->text, " %d", dims[d]);
+    buf_str(&k->text, "\n");
+    for (i = 0; i < count; i++) {
+        if (is_int) buf_u32(&k->data, (uint32_t)((const int *)src)[i]);
+        else buf_f32(&k->data, ((const float *)src)[i]);
+    }
+}
+static void pack_f32(Pack *k, const char *name, const float *x, int ndim, int d0, int d1, int d2) {
+    int dims[3];
+    dims[0] = d0; dims[1] = d1; dims[2] = d2;
+    pack_tensor(k, name, 0, x, ndim, dims);
+}
+static void pack_i32(Pack *k, const char *name, const int *x, int ndim, int d0, int d1) {
+    int dims[2];
+    dims[0] = d0; dims[1] = d1;
+    pack_tensor(k, name, 1, x, ndim, dims);
+}
+
+/* One tensor per parameter tensor: PREFIX.<name>, from a block in storage layout. */
+/* A float setting, printed so that it reads back as the same float. */
+static void pack_param_f(Pack *k, const char *name, float v) {
+    char tmp[32];
+    fmt_float_exact(tmp, v);
+    buf_printf(&k->text, "param %s %s\n", name, tmp);
+}
+
+static void pack_params(Pack *k, const Config *c, const char *prefix, const float *block) {
+    size_t sizes[N_PTENSORS], off = 0;
+    int p, dims[3], nd;
+    char name[80];
+    param_sizes(c, sizes);
+    for (p = 0; p < N_PTENSORS; p++) {
+        if (sizes[p] == 0) continue; /* the tied output: its gradient is in tok_embeddings */
+        nd = param_shape(c, p, dims);
+        snprintf(name, sizeof name, "%s.%s", prefix, param_names[p]);
+        pack_tensor(k, name, 0, block + off, nd, dims);
+        off += sizes[p];
+    }
+}
+
+typedef struct {
+    int batch, seq;
+    uint64_t seed;
+    float lr, beta, label_smoothing;
+} VectorsConfig;
+
+/* The batch: random ids; targets are random ids too, ~1 in 4 masked (-1),
+ * the last position of every row always kept so each row has a loss. */
+static void vectors_batch(const VectorsConfig *vc, int V, int *inputs, int *targets) {
+    Rng r;
+    int n, N = vc->batch * vc->seq;
+    rng_init(&r, vc->seed, RNG_STREAM_DATA);
+    for (n = 0; n < N; n++) inputs[n] = (int)rng_below(&r, (uint32_t)V);
+    for (n = 0; n < N; n++) {
+        int masked = rng_below(&r, 4) == 0 && n % vc->seq != vc->seq - 1;
+        int id = (int)rng_below(&r, (uint32_t)V);
+        targets[n] = masked ? -1 : id;
+    }
+}
+
+/* Seeded sampling trace: prefill the prompt, then per step record the logits,
+ * the uniform draw sample_token takes (-1 when greedy: no draw) and the token.
+ * The tokens are checked against generate(), so the trace is srlm's sampling. */
+static void vectors_sampling(Pack *k, const Model *m, const int *prompt, int plen, int steps, float temperature,
+                             float top_p, uint64_t seed, int which) {
+    int V = m->cfg.vocab_size, s, i, slot0 = 0, pos;
+    float *lg = xmalloc((size_t)steps * V * sizeof(float)), *draws = xmalloc((size_t)steps * sizeof(float));
+    float *probs = xmalloc((size_t)V * sizeof(float));
+    int *idx = xmalloc((size_t)V * sizeof(int)), *toks = xmalloc((size_t)steps * sizeof(int));
+    int *rpos = xmalloc((size_t)plen * sizeof(int)), *rslot = xcalloc((size_t)plen, sizeof(int));
+    int *out, olen;
+    const float *cur;
+    char name[64];
+    Decoder d;
+    GenConfig g;
+    Rng r;
+    decoder_init(&d, &m->cfg, 1, plen);
+    rng_init(&r, seed, RNG_STREAM_SAMPLE);
+    for (i = 0; i < plen; i++) rpos[i] = i;
+    decoder_step(m, &d, prompt, rpos, rslot, plen);
+    cur = d.logits + (size_t)(plen - 1) * V;
+    for (s = 0; s < steps; s++) {
+        memcpy(lg + (size_t)s * V, cur, (size_t)V * sizeof(float));
+        if (temperature > 0.0f) { Rng peek = r; draws[s] = rng_uniform(&peek); }
+        else draws[s] = -1.0f;
+        toks[s] = sample_token(cur, V, temperature, top_p, &r, probs, idx);
+        if (s + 1 < steps) {
+            pos = plen + s;
+            decoder_step(m, &d, &toks[s], &pos, &slot0, 1);
+            cur = d.logits;
+        }
+    }
+    decoder_free(&d);
+    g.max_new = steps; g.temperature = temperature; g.top_p = top_p; g.stops = NULL; g.n_stops = 0;
+    decoder_init(&d, &m->cfg, 1, plen);
+    {
+        int *const prompts[1] = {(int *)prompt};
+        generate(m, &d, 1, prompts, &plen, &seed, &g, &out, &olen);
+    }
+    decoder_free(&d);
+    if (olen != steps || memcmp(out, toks, (size_t)steps * sizeof(int)) != 0)
+        die("internal: sampling trace %d disagrees with generate()", which);
+    snprintf(name, sizeof name, "sample.%d.temperature", which); pack_param_f(k, name, temperature);
+    snprintf(name, sizeof name, "sample.%d.top_p", which); pack_param_f(k, name, top_p);
+    buf_printf(&k->text, "param sample.%d.seed %llu\n", which, (unsigned long long)seed);
+    snprintf(name, sizeof name, "sample.%d.logits", which); pack_f32(k, name, lg, 2, steps, V, 0);
+    snprintf(name, sizeof name, "sample.%d.draws", which); pack_f32(k, name, draws, 1, steps, 0, 0);
+    snprintf(name, sizeof name, "sample.%d.tokens", which); pack_i32(k, name, toks, 1, steps, 0);
+    free(lg); free(draws); free(probs); free(idx); free(toks); free(rpos); free(rslot); free(out);
+}
+
+/* One DPO pair, batch of 1, exactly the arithmetic of dpo_train: the
+ * reference log-probs first (ref may be the policy itself), then the
+ * policy's forward and backward with dL/d(token loss) on the response tokens. */
+static void vectors_dpo(Pack *k, Model *m, Model *ref, const VectorsConfig *vc) {
+    const Config *c = &m->cfg;
+    int V = c->vocab_size, len_c = c->max_seq_len + 1 < 10 ? c->max_seq_len + 1 : 10, len_r = len_c - 1;
+    int prompt_len = len_c / 3 > 0 ? len_c / 3 : 1, T, N, t, i;
+    Example ex[2];
+    const Example *rows[2];
+    int *inputs = xmalloc((size_t)2 * c->max_seq_len * sizeof(int)), *targets = xmalloc((size_t)2 * c->max_seq_len * sizeof(int));
+    float *dl, lp32[2], rp32[2], loss32;
+    double lp[2], rp[2], rw, rl, z, dz, eps = vc->label_smoothing, loss;
+    Rng r;
+    rng_init(&r, hash64(vc->seed, 0x64706full), RNG_STREAM_DATA); /* "dpo" */
+    ex[0].n = len_c; ex[1].n = len_r;
+    for (i = 0; i < 2; i++) {
+        ex[i].ids = xmalloc((size_t)ex[i].n * sizeof(int));
+        ex[i].resp_start = prompt_len;
+        for (t = 0; t < ex[i].n; t++) ex[i].ids[t] = (int)rng_below(&r, (uint32_t)V);
+    }
+    memcpy(ex[1].ids, ex[0].ids, (size_t)prompt_len * sizeof(int)); /* one prompt, two responses */
+    rows[0] = &ex[0]; rows[1] = &ex[1];
+    T = examples_to_rows(rows, 2, inputs, targets);
+    N = 2 * T;
+    model_forward(ref, inputs, targets, 2, T, 0);
+    row_logps(ref, targets, 2, T, rp);
+    model_forward(m, inputs, targets, 2, T, 0);
+    row_logps(m, targets, 2, T, lp);
+    rw = vc->beta * (lp[0] - rp[0]);
+    rl = vc->beta * (lp[1] - rp[1]);
+    z = rw - rl;
+    dz = -(1.0 - eps) * sigmoid_d(-z) + eps * sigmoid_d(z);
+    loss = (1.0 - eps) * softplus_d(-z) + eps * softplus_d(z);
+    dl = xcalloc((size_t)N, sizeof(float));
+    for (t = 0; t < T; t++) {
+        if (targets[t] >= 0) dl[t] = (float)(-vc->beta * dz);
+        if (targets[T + t] >= 0) dl[T + t] = (float)(vc->beta * dz);
+    }
+    memset(m->grads, 0, m->n_params * sizeof(float));
+    model_backward(m, dl, 0);
+    pack_param_f(k, "dpo.beta", vc->beta);
+    pack_param_f(k, "dpo.label_smoothing", vc->label_smoothing);
+    buf_printf(&k->text, "param dpo.prompt_len %d\n", prompt_len);
+    buf_printf(&k->text, "param dpo.loss %.17g\nparam dpo.logps %.17g %.17g\nparam dpo.ref_logps %.17g %.17g\n",
+               loss, lp[0], lp[1], rp[0], rp[1]);
+    pack_i32(k, "dpo.inputs", inputs, 2, 2, T);
+    pack_i32(k, "dpo.targets", targets, 2, 2, T);
+    lp32[0] = (float)lp[0]; lp32[1] = (float)lp[1]; rp32[0] = (float)rp[0]; rp32[1] = (float)rp[1];
+    loss32 = (float)loss;
+    pack_f32(k, "dpo.logps", lp32, 1, 2, 0, 0);
+    pack_f32(k, "dpo.ref_logps", rp32, 1, 2, 0, 0);
+    pack_f32(k, "dpo.loss", &loss32, 0, 0, 0, 0);
+    pack_params(k, c, "dpo.grad", m->grads);
+    free(ex[0].ids); free(ex[1].ids); free(inputs); free(targets); free(dl);
+}
+
+/* Build the whole pack in memory. m is restored to its loaded weights after
+ * the AdamW step, so every part is computed from the checkpoint's weights. */
+static void vectors_build(Pack *k, Model *m, Model *ref, const VectorsConfig *vc, const char *ckpt_sha,
+                          const char *ref_sha) {
+    const Config *c = &m->cfg;
+    int B = vc->batch, T = vc->seq, N = B * T, V = c->vocab_size, n, count = 0, which, plen, steps;
+    int *inputs = xcalloc((size_t)N, sizeof(int)), *targets = xcalloc((size_t)N, sizeof(int));
+    float *logp = xmalloc((size_t)N * sizeof(float)), *dl = xmalloc((size_t)N * sizeof(float));
+    float *saved = xmalloc(m->n_params * sizeof(float)), loss32, norm;
+    double loss = 0.0;
+    TrainConfig t = train_config_default();
+    OptState os = {0, 1.0, 1.0};
+    static const float settings[4][2] = {{1.0f, 1.0f}, {0.8f, 0.9f}, {0.7f, 0.5f}, {0.0f, 1.0f}};
+
+    buf_str(&k->text, "srlm-vectors 1\n");
+    buf_printf(&k->text, "param checkpoint.sha256 %s\nparam reference.sha256 %s\n", ckpt_sha, ref_sha);
+    buf_printf(&k->text, "param model.dim %d\nparam model.n_layers %d\nparam model.n_heads %d\nparam model.n_kv_heads %d\n"
+                         "param model.hidden_dim %d\nparam model.vocab_size %d\nparam model.max_seq_len %d\nparam model.tied %d\n",
+               c->dim, c->n_layers, c->n_heads, c->n_kv_heads, c->hidden_dim, c->vocab_size, c->max_seq_len, c->tied);
+    pack_param_f(k, "model.rope_theta", c->rope_theta);
+    pack_param_f(k, "model.norm_eps", c->norm_eps);
+    buf_printf(&k->text, "param batch.B %d\nparam batch.T %d\nparam batch.seed %llu\n", B, T, (unsigned long long)vc->seed);
+
+    /* forward, log-probs, loss */
+    vectors_batch(vc, V, inputs, targets);
+    model_forward(m, inputs, targets, B, T, 0);
+    for (n = 0; n < N; n++) {
+        logp[n] = targets[n] >= 0 ? -m->a.losses[n] : 0.0f;
+        if (targets[n] >= 0) { loss += m->a.losses[n]; count++; }
+    }
+    loss /= count;
+    loss32 = (float)loss;
+    pack_i32(k, "inputs", inputs, 2, B, T);
+    pack_i32(k, "targets", targets, 2, B, T);
+    pack_f32(k, "logits", m->a.logits, 3, B, T, V);
+    pack_f32(k, "logprobs", logp, 2, B, T, 0);
+    pack_f32(k, "loss", &loss32, 0, 0, 0, 0);
+    buf_printf(&k->text, "param loss.count %d\nparam loss.value %.17g\n", count, loss);
+
+    /* gradients of the mean loss, then one AdamW step */
+    model_alloc_grads(m);
+    memset(m->grads, 0, m->n_params * sizeof(float));
+    for (n = 0; n < N; n++) dl[n] = targets[n] >= 0 ? 1.0f / (float)count : 0.0f;
+    model_backward(m, dl, 0);
+    pack_params(k, c, "grad", m->grads);
+    memcpy(saved, m->params, m->n_params * sizeof(float));
+    t.lr = vc->lr;
+    norm = optimizer_step(m, &os, &t, t.lr);
+    pack_param_f(k, "adamw.lr", t.lr);
+    pack_param_f(k, "adamw.beta1", t.b1);
+    pack_param_f(k, "adamw.beta2", t.b2);
+    pack_param_f(k, "adamw.eps", t.eps);
+    pack_param_f(k, "adamw.weight_decay", t.weight_decay);
+    pack_param_f(k, "adamw.clip", t.clip);
+    pack_param_f(k, "adamw.grad_norm", norm);
+    pack_params(k, c, "adamw", m->params);
+    memcpy(m->params, saved, m->n_params * sizeof(float));
+    free(m->adam_m); free(m->adam_v);
+    m->adam_m = m->adam_v = NULL;
+
+    vectors_dpo(k, m, ref ? ref : m, vc);
+
+    /* sampling: the first tokens of row 0 as the prompt */
+    plen = T < 3 ? T : 3;
+    steps = c->max_seq_len - plen < 8 ? c->max_seq_len - plen : 8;
+    pack_i32(k, "sample.prompt", inputs, 1, plen, 0);
+    if (steps > 0)
+        for (which = 0; which < 4; which++)
+            vectors_sampling(k, m, inputs, plen, steps, settings[which][0], settings[which][1], vc->seed, which);
+    free(inputs); free(targets); free(logp); free(dl); free(saved);
+}
+
+/* Write NAME.bin and NAME.txt (the manifest names the data file, its size and SHA-256). */
+static int vectors_write(Pack *k, const char *prefix) {
+    size_t plen = strlen(prefix);
+    char *bin = xmalloc(plen + 5), *txt = xmalloc(plen + 5), hex[65];
+    const char *base = strrchr(prefix, '/');
+    uint8_t dg[32];
+    Buf head = {0, 0, 0};
+    int rc;
+    base = base ? base + 1 : prefix;
+    snprintf(bin, plen + 5, "%s.bin", prefix);
+    snprintf(txt, plen + 5, "%s.txt", prefix);
+    sha256(k->data.p, k->data.n, dg);
+    sha256_hex(dg, hex);
+    buf_printf(&head, "data %s.bin %lu sha256 %s\n", base, (unsigned long)k->data.n, hex);
+    /* the data line goes right after the first line */
+    {
+        uint8_t *nl = memchr(k->text.p, '\n', k->text.n);
+        size_t first = (size_t)(nl - k->text.p) + 1;
+        Buf all = {0, 0, 0};
+        buf_put(&all, k->text.p, first);
+        buf_put(&all, head.p, head.n);
+        buf_put(&all, k->text.p + first, k->text.n - first);
+        buf_str(&all, "end\n");
+        rc = write_file_atomic(bin, k->data.p, k->data.n);
+        if (rc == 0) rc = write_file_atomic(txt, all.p, all.n);
+        free(all.p);
+    }
+    free(head.p); free(bin); free(txt);
+    return rc;
+}
+
+static const char *vectors_help =
+    "usage: srlm vectors --model CKPT --out NAME [options]\n"
+    "Write reference vectors for checking another implementation: NAME.txt (a\n"
+    "manifest: names, dtypes, byte offsets, shapes, settings) and NAME.bin\n"
+    "(little-endian float32 / int32). README \"Reference vectors\" documents it.\n"
+    "  --ref CKPT         DPO reference model (default: the model itself)\n"
+    "  --batch 2 --seq 8  the token batch (B rows of T positions; seq <= context)\n"
+    "  --seed 1           batch, DPO pair and sampling seed\n"
+    "  --lr 1e-3          the AdamW step's learning rate (other settings: srlm's defaults)\n"
+    "  --beta 0.1 --label-smoothing 0   DPO settings\n";
+
+static int cmd_vectors(int argc, char **argv) {
+    Opts o = opts_make(argc, argv, "vectors");
+    const char *model_path, *ref_path, *out;
+    VectorsConfig vc;
+    Model m, ref;
+    Pack k;
+    char sha[65], ref_sha[65];
+    int rc;
+    if (wants_help(argc, argv)) { fputs(vectors_help, stdout); return 0; }
+    model_path = opt_str(&o, "--model", NULL);
+    ref_path = opt_str(&o, "--ref", NULL);
+    out = opt_str(&o, "--out", NULL);
+    vc.batch = opt_int(&o, "--batch", 2, 1, 1024);
+    vc.seq = opt_int(&o, "--seq", 8, 1, 65536);
+    vc.seed = opt_u64(&o, "--seed", 1);
+    vc.lr = opt_float(&o, "--lr", 1e-3f, 0.0f, 10.0f);
+    vc.beta = opt_float(&o, "--beta", 0.1f, 0.0f, 1000.0f);
+    vc.label_smoothing = opt_float(&o, "--label-smoothing", 0.0f, 0.0f, 0.5f);
+    opts_done(&o);
+    if (!model_path || !out) die("vectors: --model and --out are required (see 'srlm vectors --help')");
+    ckpt_load(&m, model_path, sha);
+    if (m.cfg.max_seq_len < 2) die("vectors: %s: the context (%d) is too short", model_path, m.cfg.max_seq_len);
+    if (vc.seq > m.cfg.max_seq_len) die("vectors: --seq %d exceeds the model context %d", vc.seq, m.cfg.max_seq_len);
+    if (ref_path) {
+        ckpt_load(&ref, ref_path, ref_sha);
+        if (ref.cfg.vocab_size != m.cfg.vocab_size || ref.cfg.max_seq_len < m.cfg.max_seq_len)
+            die("vectors: %s: the reference needs the model's vocabulary and at least its context", ref_path);
+    } else {
+        memcpy(ref_sha, sha, sizeof sha);
+    }
+    memset(&k, 0, sizeof k);
+    vectors_build(&k, &m, ref_path ? &ref : NULL, &vc, sha, ref_sha);
+    rc = vectors_write(&k, out);
+    if (rc == 0) printf("%s.txt, %s.bin (%lu bytes)\n", out, out, (unsigned long)k.data.n);
+    free(k.text.p); free(k.data.p);
+    if (ref_path) model_free(&ref);
+    model_free(&m);
+    return rc ? 1 : 0;
+}
+
+/* --------------------------------------------------------------------------
+ * The tensors of the Llama formats, by name
+ * ------------------------------------------------------------------------ */
+
+enum { XF_HF, XF_GGUF };
+
+/* One exported tensor: where it lives in srlm's block and its (rows, cols). */
+typedef struct {
+    char name[80];
+    int p, layer;        /* parameter tensor; layer, or -1 */
+    size_t rows, cols;   /* cols == 0: a vector of rows entries */
+    int rope_heads;      /* HF only: wq/wk rows hold RoPE pairs of this many heads */
+} XTensor;
+
+static void xt_set(XTensor *x, const char *name, int p, int layer, size_t rows, size_t cols, int rope_heads) {
+    snprintf(x->name, sizeof x->name, "%s", name);
+    x->p = p; x->layer = layer; x->rows = rows; x->cols = cols; x->rope_heads = rope_heads;
+}
+static size_t xt_count(const XTensor *x) { return x->rows * (x->cols ? x->cols : 1); }
+
+/* The tensors of a config in file order: embeddings, each layer (attention
+ * norm, q, k, v, o, FFN norm, gate, up, down), final norm, output (untied).
+ * t needs room for 3 + 9 * n_layers entries. */
+static int xt_list(const Config *c, int fmt, XTensor *t) {
+    static const int order[9] = {P_ATTN_NORM, P_WQ, P_WK, P_WV, P_WO, P_FFN_NORM, P_W1, P_W3, P_W2};
+    static const char *hf[9] = {"input_layernorm", "self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj",
+                                "self_attn.o_proj", "post_attention_layernorm", "mlp.gate_proj", "mlp.up_proj",
+                                "mlp.down_proj"};
+    static const char *gg[9] = {"attn_norm", "attn_q", "attn_k", "attn_v", "attn_output", "ffn_norm", "ffn_gate",
+                                "ffn_up", "ffn_down"};
+    size_t C = (size_t)c->dim, F = (size_t)c->hidden_dim, KVC = (size_t)cfg_kv_dim(c), V = (size_t)c->vocab_size;
+    int n = 0, l, j, is_hf = fmt == XF_HF;
+    char name[80];
+    xt_set(&t[n++], is_hf ? "model.embed_tokens.weight" : "token_embd.weight", P_TOK_EMB, -1, V, C, 0);
+    for (l = 0; l < c->n_layers; l++) {
+        for (j = 0; j < 9; j++) {
+            int p = order[j];
+            size_t rows = p == P_WK || p == P_WV ? KVC : p == P_W1 || p == P_W3 ? F : C;
+            size_t cols = p == P_ATTN_NORM || p == P_FFN_NORM ? 0 : p == P_W2 ? F : C;
+            int heads = !is_hf ? 0 : p == P_WQ ? c->n_heads : p == P_WK ? c->n_kv_heads : 0;
+            if (is_hf) snprintf(name, sizeof name, "model.layers.%d.%s.weight", l, hf[j]);
+            else snprintf(name, sizeof name, "blk.%d.%s.weight", l, gg[j]);
+            xt_set(&t[n++], name, p, l, rows, cols, heads);
+        }
+    }
+    xt_set(&t[n++], is_hf ? "model.norm.weight" : "output_norm.weight", P_FINAL_NORM, -1, C, 0, 0);
+    if (!c->tied) xt_set(&t[n++], is_hf ? "lm_head.weight" : "output.weight", P_OUTPUT, -1, V, C, 0);
+    return n;
+}
+
+/* Copy a tensor between srlm's layout and the file's. For HF's wq/wk the
+ * rows are permuted within each head (see the section comment). */
+static void xt_copy(float *dst, const float *src, const XTensor *x, int to_file) {
+    size_t cols = x->cols ? x->cols : 1, hd, h, i, a;
+    if (!x->rope_heads) { memcpy(dst, src, xt_count(x) * sizeof(float)); return; }
+    hd = x->rows / (size_t)x->rope_heads;
+    for (h = 0; h < (size_t)x->rope_heads; h++)
+        for (i = 0; i < hd / 2; i++)
+            for (a = 0; a < 2; a++) {
+                size_t srlm_row = h * hd + 2 * i + a, file_row = h * hd + a * (hd / 2) + i;
+                if (to_file) memcpy(dst + file_row * cols, src + srlm_row * cols, cols * sizeof(float));
+                else memcpy(dst + srlm_row * cols, src + file_row * cols, cols * sizeof(float));
+            }
+}
+
+static const float *xt_src(const Model *m, const XTensor *x) { return m->params + param_offset(&m->cfg, x->p, x->layer); }
+
+/* GPT-2's reversible byte -> printable code point map, which byte-level BPE
+ * vocabularies (HF tokenizer.json, GGUF "gpt2") spell their tokens in. */
+static uint32_t byte_cp(int b) {
+    int i, k = 0;
+    if ((b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255)) return (uint32_t)b;
+    for (i = 0; i < b; i++) if (!((i >= 33 && i <= 126) || (i >= 161 && i <= 172) || (i >= 174 && i <= 255))) k++;
+    return 256u + (uint32_t)k;
+}
+
+/* A token as the byte-level vocab spells it (specials as themselves), appended to b. */
+static void token_spelling(Buf *b, const Tokenizer *tok, int id) {
+    size_t len, i;
+    const uint8_t *s = tok_token_bytes(tok, id, &len);
+    if (tok_special_name(id)) { buf_str(b, tok_special_name(id)); return; }
+    for (i = 0; i < len; i++) utf8_put(b, byte_cp(s[i]));
+}
+
+/* The tokenizer an export writes: --tokenizer, or for a 264-id model the
+ * byte-level vocabulary with no merges (srlm's "no tokenizer" mode). */
+static void export_tokenizer(Tokenizer *tok, const char *path, int vocab) {
+    if (path) {
+        tokenizer_load(tok, path);
+        if (tok_vocab_size(tok) != vocab) die("%s: tokenizer vocab %d does not match the model's %d", path, tok_vocab_size(tok), vocab);
+    } else {
+        if (vocab != TOK_FIRST_MERGE) die("export: the model's vocabulary (%d ids) needs its tokenizer: pass --tokenizer FILE", vocab);
+        if (tok_train(tok, (const uint8_t *)"", 0, 0, 0) != 0) die("internal: empty tokenizer");
+    }
+}
+
+/* Two ids with the same bytes (BPE can reach one string by two merge paths)
+ * cannot both be keys of a string -> id vocabulary. Returns the later id or -1. */
+typedef struct { const Tokenizer *tok; } TokCmpCtx;
+static int cmp_token_bytes(const void *a, const void *b, void *ctx) {
+    const Tokenizer *tok = ((const TokCmpCtx *)ctx)->tok;
+    size_t la, lb;
+    const uint8_t *sa = tok_token_bytes(tok, *(const int *)a, &la), *sb = tok_token_bytes(tok, *(const int *)b, &lb);
+    int c = memcmp(sa, sb, la < lb ? la : lb);
+    if (c) return c;
+    return (la > lb) - (la < lb);
+}
+static int duplicate_spelling(const Tokenizer *tok, int *first) {
+    int V = tok_vocab_size(tok), i, dup = -1, *ids = xmalloc((size_t)V * sizeof(int));
+    TokCmpCtx cx;
+    cx.tok = tok;
+    for (i = 0; i < V; i++) ids[i] = i;
+    stable_sort(ids, (size_t)V, sizeof(int), cmp_token_bytes, &cx);
+    for (i = 1; i < V && dup < 0; i++)
+        if (cmp_token_bytes(&ids[i - 1], &ids[i], &cx) == 0) { dup = ids[i]; *first = ids[i - 1]; }
+    free(ids);
+    return dup;
+}
+
+/* --------------------------------------------------------------------------
+ * Hugging Face: model.safetensors, config.json, tokenizer.json
+ *
+ * safetensors: u64 header length N, N bytes of JSON (an object: per tensor
+ * {"dtype", "shape", "data_offsets": [begin, end)} relative to the data,
+ * plus "__metadata__" of string values), then the data. srlm writes F32 in
+ * xt_list order, the header padded with spaces to a multiple of 8.
+ * ------------------------------------------------------------------------ */
+
+static void st_build(Buf *out, const Model *m, const char *meta) {
+    XTensor *xt = xmalloc((size_t)(3 + 9 * m->cfg.n_layers) * sizeof(XTensor));
+    int n = xt_list(&m->cfg, XF_HF, xt), i;
+    Buf h = {0, 0, 0};
+    size_t off = 0, j, most = 0;
+    float *tmp;
+    buf_str(&h, "{\"__metadata__\":{\"format\":\"pt\",\"srlm.meta\":");
+    json_put_string(&h, meta, strlen(meta));
+    buf_str(&h, "}");
+    for (i = 0; i < n; i++) {
+        size_t bytes = xt_count(&xt[i]) * 4;
+        buf_str(&h, ",");
+        json_put_string(&h, xt[i].name, strlen(xt[i].name));
+        buf_printf(&h, ":{\"dtype\":\"F32\",\"shape\":[%lu", (unsigned long)xt[i].rows);
+        if (xt[i].cols) buf_printf(&h, ",%lu", (unsigned long)xt[i].cols);
+        buf_printf(&h, "],\"data_offsets\":[%lu,%lu]}", (unsigned long)off, (unsigned long)(off + bytes));
+        off += bytes;
+        if (xt_count(&xt[i]) > most) most = xt_count(&xt[i]);
+    }
+    buf_str(&h, "}");
+    while (h.n % 8) buf_put(&h, " ", 1);
+    buf_u64(out, (uint64_t)h.n);
+    buf_put(out, h.p, h.n);
+    tmp = xmalloc(most * sizeof(float));
+    buf_reserve(out, off);
+    for (i = 0; i < n; i++) {
+        xt_copy(tmp, xt_src(m, &xt[i]), &xt[i], 1);
+        for (j = 0; j < xt_count(&xt[i]); j++) buf_f32(out, tmp[j]);
+    }
+    free(tmp); free(h.p); free(xt);
+}
+
+static void hf_config_build(Buf *b, const Config *c) {
+    char theta[32], eps[32];
+    fmt_float_exact(theta, c->rope_theta);
+    fmt_float_exact(eps, c->norm_eps);
+    buf_printf(b, "{\n  \"architectures\": [\"LlamaForCausalLM\"],\n  \"model_type\": \"llama\",\n"
+                  "  \"hidden_size\": %d,\n  \"intermediate_size\": %d,\n  \"num_hidden_layers\": %d,\n"
+                  "  \"num_attention_heads\": %d,\n  \"num_key_value_heads\": %d,\n  \"head_dim\": %d,\n"
+                  "  \"hidden_act\": \"silu\",\n  \"rms_norm_eps\": %s,\n  \"rope_theta\": %s,\n  \"rope_scaling\": null,\n"
+                  "  \"max_position_embeddings\": %d,\n  \"vocab_size\": %d,\n  \"tie_word_embeddings\": %s,\n"
+                  "  \"attention_bias\": false,\n  \"mlp_bias\": false,\n  \"bos_token_id\": %d,\n  \"eos_token_id\": %d,\n"
+                  "  \"torch_dtype\": \"float32\",\n  \"initializer_range\": 0.02,\n  \"use_cache\": true\n}\n",
+               c->dim, c->hidden_dim, c->n_layers, c->n_heads, c->n_kv_heads, cfg_head_dim(c), eps, theta,
+               c->max_seq_len, c->vocab_size, c->tied ? "true" : "false", TOK_BOS, TOK_EOS);
+}
+
+/* srlm's pre-split rule (tokenizer.c section 2) as one regex for a Split
+ * pre-tokenizer, alternatives tried leftmost-first: newline, digit, optional
+ * space + run of letters / non-ASCII / other, blanks that leave their last
+ * space to the next word, other blanks. */
+static const char *presplit_regex =
+    "\\n|[0-9]| ?[A-Za-z]+| ?[^\\x00-\\x7F]+| ?[\\x00-\\x08\\x0E-\\x1F!-/:-@\\[-`{-\\x7F]+"
+    "|[ \\t\\x0B\\x0C\\r]+(?= [^0-9\\n \\t\\x0B\\x0C\\r])|[ \\t\\x0B\\x0C\\r]+";
+
+static void hf_tokenizer_build(Buf *b, const Tokenizer *tok) {
+    static const char *bytelevel = "{\"type\":\"ByteLevel\",\"add_prefix_space\":false,\"trim_offsets\":false,\"use_regex\":false}";
+    int V = tok_vocab_size(tok), i;
+    buf_str(b, "{\"version\":\"1.0\",\"truncation\":null,\"padding\":null,\"added_tokens\":[");
+    for (i = TOK_N_BYTES; i < TOK_FIRST_MERGE; i++)
+        buf_printf(b, "%s{\"id\":%d,\"content\":\"%s\",\"single_word\":false,\"lstrip\":false,\"rstrip\":false,"
+                      "\"normalized\":false,\"special\":true}", i > TOK_N_BYTES ? "," : "", i, tok_special_name(i));
+    buf_str(b, "],\"normalizer\":null,\"pre_tokenizer\":");
+    if (tok->presplit)
+    {
+        buf_str(b, "{\"type\":\"Sequence\",\"pretokenizers\":[{\"type\":\"Split\",\"pattern\":{\"Regex\":");
+        json_put_string(b, presplit_regex, strlen(presplit_regex));
+        buf_printf(b, "},\"behavior\":\"Isolated\",\"invert\":false},%s]}", bytelevel);
+    }
+    else buf_str(b, bytelevel);
+    buf_printf(b, ",\"post_processor\":null,\"decoder\":%s,\"model\":{\"type\":\"BPE\",\"dropout\":null,\"unk_token\":null,"
+                  "\"continuing_subword_prefix\":null,\"end_of_word_suffix\":null,\"fuse_unk\":false,\"byte_fallback\":false,"
+                  "\"ignore_merges\":false,\"vocab\":{", bytelevel);
+    for (i = 0; i < V; i++) {
+        Buf s = {0, 0, 0};
+        if (tok_special_name(i)) continue; /* specials are added_tokens only */
+        token_spelling(&s, tok, i);
+        if (i) buf_str(b, ",");
+        json_put_string(b, (const char *)s.p, s.n);
+        buf_printf(b, ":%d", i);
+        free(s.p);
+    }
+    buf_str(b, "},\"merges\":[");
+    for (i = 0; i < tok->n_merges; i++) {
+        Buf s = {0, 0, 0};
+        token_spelling(&s, tok, tok->merges[2 * i]);
+        buf_str(&s, " ");
+        token_spelling(&s, tok, tok->merges[2 * i + 1]);
+        if (i) buf_str(b, ",");
+        json_put_string(b, (const char *)s.p, s.n);
+        free(s.p);
+    }
+    buf_str(b, "]}}\n");
+}
+
+/* For transformers: srlm never reads special tokens out of text (only the
+ * program inserts them), hence split_special_tokens; and decoding must give
+ * the bytes back unchanged, hence no clean-up of spaces. */
+static void hf_tokenizer_config_build(Buf *b, const Config *c) {
+    buf_printf(b, "{\n  \"tokenizer_class\": \"PreTrainedTokenizerFast\",\n  \"bos_token\": \"<|bos|>\",\n"
+                  "  \"eos_token\": \"<|eos|>\",\n  \"split_special_tokens\": true,\n"
+                  "  \"clean_up_tokenization_spaces\": false,\n  \"add_prefix_space\": false,\n  \"model_max_length\": %d\n}\n",
+               c->max_seq_len);
+}
+
+/* --- reading safetensors: validate everything before any tensor is used --- */
+
+typedef struct {
+    char *name;
+    int dtype;                 /* index into st_dtypes */
+    int ndim;
+    size_t shape[8], begin, end;
+} StTensor;
+
+typedef struct {
+    StTensor *t; int n;
+    char *srlm_meta;           /* "__metadata__" / "srlm.meta", or NULL */
+    const uint8_t *data; size_t data_len;
+} StFile;
+
+static const struct { const char *name; size_t size; } st_dtypes[] = {
+    {"F32", 4}, {"F16", 2}, {"BF16", 2}, {"F64", 8}, {"I64", 8}, {"I32", 4}, {"I16", 2}, {"I8", 1}, {"U8", 1},
+    {"BOOL", 1}, {"U16", 2}, {"U32", 4}, {"U64", 8}, {"F8_E4M3", 1}, {"F8_E5M2", 1}};
+enum { ST_F32, ST_F16, ST_BF16, ST_N_DTYPES = 15 };
+
+static void st_free(StFile *f) {
+    int i;
+    for (i = 0; i < f->n; i++) free(f->t[i].name);
+    free(f->t); free(f->srlm_meta);
+    memset(f, 0, sizeof *f);
+}
+
+/* Members of a well-formed object, one per call; *it starts NULL. */
+static int json_object_next(JsonSpan obj, const char **it, JsonSpan *key, JsonSpan *val) {
+    const char *p = *it ? *it : json_ws(obj.p, obj.end) + 1;
+    p = json_ws(p, obj.end);
+    if (p < obj.end && *p == ',') p = json_ws(p + 1, obj.end);
+    if (p >= obj.end || *p != '"') return 0;
+    key->p = p;
+    key->end = json_skip(p, obj.end, 1);
+    p = json_ws(key->end, obj.end) + 1; /* past ':' */
+    val->p = json_ws(p, obj.end);
+    val->end = json_skip(val->p, obj.end, 1);
+    *it = val->end;
+    return 1;
+}
+
+/* A JSON number that is an integer in [0, 2^53]. */
+static int json_uint(JsonSpan v, uint64_t *out) {
+    double d;
+    if (!json_number(v, &d) || !(d >= 0.0 && d <= 9007199254740992.0) || d != (double)(uint64_t)d) return 0;
+    *out = (uint64_t)d;
+    return 1;
+}
+
+static int json_is_literal(JsonSpan v, const char *lit) {
+    size_t n = strlen(lit);
+    return (size_t)(v.end - v.p) == n && memcmp(v.p, lit, n) == 0;
+}
+
+typedef struct { const StTensor *t; } StCmpCtx;
+static int cmp_st_offset(const void *a, const void *b, void *ctx) {
+    const StTensor *t = ((const StCmpCtx *)ctx)->t, *x = &t[*(const int *)a], *y = &t[*(const int *)b];
+    if (x->begin != y->begin) return x->begin < y->begin ? -1 : 1;
+    return (x->end > y->end) - (x->end < y->end);
+}
+static int cmp_st_name(const void *a, const void *b, void *ctx) {
+    const StTensor *t = ((const StCmpCtx *)ctx)->t;
+    return strcmp(t[*(const int *)a].name, t[*(const int *)b].name);
+}
+
+/* One tensor entry of the header. */
+static const char *st_entry(StTensor *t, JsonSpan v, size_t data_len) {
+    JsonSpan dt, sh, off, e;
+    const char *it = NULL;
+    char *dts;
+    uint64_t u, b2[2];
+    size_t count = 1;
+    int i, k = 0;
+    if (*v.p != '{') return xf_fail("tensor \"%s\": entry is not an object", t->name);
+    if (!json_get(v.p, v.end, "dtype", &dt) || !(dts = json_string(dt, NULL)))
+        return xf_fail("tensor \"%s\": no \"dtype\" string", t->name);
+    for (i = 0; i < ST_N_DTYPES; i++) if (strcmp(dts, st_dtypes[i].name) == 0) break;
+    if (i == ST_N_DTYPES) { xf_fail("tensor \"%s\": unknown dtype \"%.20s\"", t->name, dts); free(dts); return xf_msg; }
+    free(dts);
+    t->dtype = i;
+    if (!json_get(v.p, v.end, "shape", &sh) || *sh.p != '[') return xf_fail("tensor \"%s\": no \"shape\" array", t->name);
+    t->ndim = 0;
+    while (json_array_next(sh, &it, &e)) {
+        if (t->ndim == 8) return xf_fail("tensor \"%s\": more than 8 dimensions", t->name);
+        if (!json_uint(e, &u)) return xf_fail("tensor \"%s\": a dimension is not a non-negative integer", t->name);
+        t->shape[t->ndim++] = (size_t)u;
+        if (u && count > SIZE_MAX / 16 / u) return xf_fail("tensor \"%s\": shape too large", t->name);
+        count *= (size_t)u;
+    }
+    if (!json_get(v.p, v.end, "data_offsets", &off) || *off.p != '[')
+        return xf_fail("tensor \"%s\": no \"data_offsets\" array", t->name);
+    it = NULL;
+    while (json_array_next(off, &it, &e)) {
+        if (k == 2 || !json_uint(e, &b2[k])) return xf_fail("tensor \"%s\": data_offsets must be two non-negative integers", t->name);
+        k++;
+    }
+    if (k != 2) return xf_fail("tensor \"%s\": data_offsets must be two non-negative integers", t->name);
+    if (b2[0] > b2[1]) return xf_fail("tensor \"%s\": data_offsets [%llu, %llu] run backwards", t->name,
+                                      (unsigned long long)b2[0], (unsigned long long)b2[1]);
+    if (b2[1] > data_len) return xf_fail("tensor \"%s\": data_offsets end %llu is past the end of the data (%lu bytes)",
+                                         t->name, (unsigned long long)b2[1], (unsigned long)data_len);
+    t->begin = (size_t)b2[0]; t->end = (size_t)b2[1];
+    if (t->end - t->begin != count * st_dtypes[t->dtype].size)
+        return xf_fail("tensor \"%s\": data_offsets span %lu bytes but its shape x %s needs %lu", t->name,
+                       (unsigned long)(t->end - t->begin), st_dtypes[t->dtype].name, (unsigned long)(count * st_dtypes[t->dtype].size));
+    return NULL;
+}
+
+/* Parse and validate a safetensors image; f points into p (keep p alive). */
+static const char *st_parse(StFile *f, const uint8_t *p, size_t n) {
+    uint64_t hlen;
+    JsonSpan obj, key, val;
+    const char *it = NULL, *why = NULL, *hp;
+    int cap = 16, i, *order;
+    StCmpCtx cx;
+    memset(f, 0, sizeof *f);
+    if (n < 8) return xf_fail("too short for a safetensors header (%lu bytes)", (unsigned long)n);
+    hlen = le_get_u64(p);
+    if (hlen > n - 8) return xf_fail("header length %llu runs past the end of the file (%lu bytes)", (unsigned long long)hlen, (unsigned long)n);
+    if (hlen > 100000000) return xf_fail("header length %llu exceeds 100 MB", (unsigned long long)hlen);
+    hp = (const char *)p + 8;
+    if (!utf8_valid(hp, (size_t)hlen)) return xf_fail("header is not valid UTF-8");
+    if (!json_is_object(hp, hp + hlen)) return xf_fail("header is not one well-formed JSON object (unterminated or malformed)");
+    f->data = p + 8 + hlen;
+    f->data_len = n - 8 - (size_t)hlen;
+    obj.p = json_ws(hp, hp + hlen); obj.end = hp + hlen;
+    f->t = xmalloc((size_t)cap * sizeof(StTensor));
+    while (!why && json_object_next(obj, &it, &key, &val)) {
+        size_t klen;
+        char *k = json_string(key, &klen);
+        if (!k || strlen(k) != klen) { free(k); why = xf_fail("a header key is not a clean string"); break; }
+        if (strcmp(k, "__metadata__") == 0) {
+            JsonSpan mk, mv;
+            const char *mit = NULL;
+            free(k);
+            if (*val.p != '{') { why = xf_fail("\"__metadata__\" is not an object"); break; }
+            while (json_object_next(val, &mit, &mk, &mv)) {
+                char *mks = json_string(mk, NULL);
+                int is_meta = mks && strcmp(mks, "srlm.meta") == 0;
+                free(mks);
+                if (*mv.p != '"') { why = xf_fail("\"__metadata__\" values must be strings"); break; }
+                if (is_meta) { free(f->srlm_meta); f->srlm_meta = json_string(mv, NULL); }
+            }
+            continue;
+        }
+        if (f->n == cap) { cap *= 2; f->t = realloc(f->t, (size_t)cap * sizeof(StTensor)); if (!f->t) die("out of memory"); }
+        f->t[f->n].name = k;
+        f->n++;
+        why = st_entry(&f->t[f->n - 1], val, f->data_len);
+    }
+    if (why) { st_free(f); return why; }
+    /* names unique; data laid out without holes or overlaps, covering all of it */
+    order = xmalloc((size_t)(f->n ? f->n : 1) * sizeof(int));
+    cx.t = f->t;
+    for (i = 0; i < f->n; i++) order[i] = i;
+    stable_sort(order, (size_t)f->n, sizeof(int), cmp_st_name, &cx);
+    for (i = 1; i < f->n && !why; i++)
+        if (strcmp(f->t[order[i - 1]].name, f->t[order[i]].name) == 0) why = xf_fail("tensor \"%s\" appears twice", f->t[order[i]].name);
+    for (i = 0; i < f->n; i++) order[i] = i;
+    stable_sort(order, (size_t)f->n, sizeof(int), cmp_st_offset, &cx);
+    for (i = 0; i < f->n && !why; i++) {
+        size_t prev_end = i ? f->t[order[i - 1]].end : 0;
+        const StTensor *t = &f->t[order[i]];
+        if (t->begin < prev_end)
+            why = xf_fail("tensors \"%s\" and \"%s\" overlap (bytes %lu..%lu)", f->t[order[i - 1]].name, t->name,
+                          (unsigned long)t->begin, (unsigned long)prev_end);
+        else if (t->begin > prev_end)
+            why = xf_fail("hole in the data: bytes %lu..%lu before tensor \"%s\" belong to no tensor",
+                          (unsigned long)prev_end, (unsigned long)t->begin, t->name);
+    }
+    if (!why && (f->n ? f->t[order[f->n - 1]].end : 0) != f->data_len)
+        why = xf_fail("%lu bytes after the last tensor belong to no tensor",
+                      (unsigned long)(f->data_len - (f->n ? f->t[order[f->n - 1]].end : 0)));
+    free(order);
+    if (why) st_free(f);
+    return why;
+}
+
+/* IEEE half -> float, exactly. */
+static float f16_to_f32(uint16_t h) {
+    uint32_t sign = (uint32_t)(h >> 15) << 31, e = (h >> 10) & 31u, mant = h & 1023u;
+    if (e == 0) { float v = (float)mant * 5.9604644775390625e-8f; return sign ? -v : v; } /* mant * 2^-24 */
+    if (e == 31) return f32_from_bits(sign | 0x7f800000u | (mant << 13));
+    return f32_from_bits(sign | ((e + 112u) << 23) | (mant << 13));
+}
+
+/* A tensor's values as floats (count of them), from F32, F16 or BF16. */
+static const char *st_read_floats(const StFile *f, const StTensor *t, float *out) {
+    size_t i, count = (t->end - t->begin) / st_dtypes[t->dtype].size;
+    const uint8_t *q = f->data + t->begin;
+    if (t->dtype != ST_F32 && t->dtype != ST_F16 && t->dtype != ST_BF16)
+        return xf_fail("tensor \"%s\" has dtype %s; srlm imports F32, F16 and BF16", t->name, st_dtypes[t->dtype].name);
+    for (i = 0; i < count; i++) {
+        float v = t->dtype == ST_F32 ? le_get_f32(q + 4 * i)
+                : t->dtype == ST_F16 ? f16_to_f32((uint16_t)(q[2 * i] | q[2 * i + 1] << 8))
+                : f32_from_bits((uint32_t)(q[2 * i] | q[2 * i + 1] << 8) << 16);
+        if (!f32_isfinite(v)) return xf_fail("tensor \"%s\": non-finite value at index %lu", t->name, (unsigned long)i);
+        out[i] = v;
+    }
+    return NULL;
+}
+
+static const char *json_int_field(JsonSpan obj, const char *key, int required, int def, int *out) {
+    JsonSpan v;
+    uint64_t u;
+    if (!json_get(obj.p, obj.end, key, &v)) {
+        if (required) return xf_fail("config.json: no \"%s\"", key);
+        *out = def;
+        return NULL;
+    }
+    if (!json_uint(v, &u) || u > 1u << 30) return xf_fail("config.json: \"%s\" is not a non-negative integer", key);
+    *out = (int)u;
+    return NULL;
+}
+
+static const char *json_float_field(JsonSpan obj, const char *key, float def, float *out) {
+    JsonSpan v;
+    double d;
+    if (!json_get(obj.p, obj.end, key, &v)) { *out = def; return NULL; }
+    if (!json_number(v, &d)) return xf_fail("config.json: \"%s\" is not a number", key);
+    *out = (float)d;
+    return NULL;
+}
+
+/* A string-valued key equal to want (absent: ok when !required). */
+static const char *json_expect_string(JsonSpan obj, const char *key, const char *want) {
+    JsonSpan v;
+    char *s;
+    if (!json_get(obj.p, obj.end, key, &v)) return NULL;
+    s = json_string(v, NULL);
+    if (!s || strcmp(s, want) != 0) {
+        xf_fail("config.json: \"%s\" is %.40s%s%s, srlm imports only \"%s\"", key, s ? "\"" : "", s ? s : "not a string",
+                s ? "\"" : "", want);
+        free(s);
+        return xf_msg;
+    }
+    free(s);
+    return NULL;
+}
+
+/* config.json of a LlamaForCausalLM -> Config; context > 0 overrides max_position_embeddings. */
+static const char *hf_config_parse(Config *c, const char *p, size_t n, int context) {
+    JsonSpan obj, v, e;
+    const char *why, *it = NULL;
+    int head_dim, found = 0;
+    if (!utf8_valid(p, n) || !json_is_object(p, p + n)) return xf_fail("config.json is not one well-formed JSON object");
+    obj.p = p; obj.end = p + n;
+    if (!json_get(p, p + n, "model_type", &v) && !json_get(p, p + n, "architectures", &v))
+        return xf_fail("config.json names no model_type or architectures: cannot tell the architecture");
+    if ((why = json_expect_string(obj, "model_type", "llama"))) return why;
+    if (json_get(p, p + n, "architectures", &v)) {
+        while (json_array_next(v, &it, &e)) {
+            char *s = json_string(e, NULL);
+            if (s && strcmp(s, "LlamaForCausalLM") == 0) found = 1;
+            free(s);
+        }
+        if (!found) return xf_fail("config.json: architectures does not list LlamaForCausalLM (unsupported architecture)");
+    }
+    if ((why = json_expect_string(obj, "hidden_act", "silu"))) return why;
+    if (json_get(p, p + n, "rope_scaling", &v) && !json_is_literal(v, "null"))
+        return xf_fail("config.json: rope_scaling is set; srlm supports plain RoPE only");
+    if (json_get(p, p + n, "attention_bias", &v) && !json_is_literal(v, "false"))
+        return xf_fail("config.json: attention_bias is set; srlm's layers have no biases");
+    if (json_get(p, p + n, "mlp_bias", &v) && !json_is_literal(v, "false"))
+        return xf_fail("config.json: mlp_bias is set; srlm's layers have no biases");
+    if ((why = json_int_field(obj, "hidden_size", 1, 0, &c->dim)) || (why = json_int_field(obj, "intermediate_size", 1, 0, &c->hidden_dim)) ||
+        (why = json_int_field(obj, "num_hidden_layers", 1, 0, &c->n_layers)) ||
+        (why = json_int_field(obj, "num_attention_heads", 1, 0, &c->n_heads)) ||
+        (why = json_int_field(obj, "num_key_value_heads", 0, c->n_heads, &c->n_kv_heads)) ||
+        (why = json_int_field(obj, "vocab_size", 1, 0, &c->vocab_size)) ||
+        (why = json_int_field(obj, "max_position_embeddings", 1, 0, &c->max_seq_len)))
+        return why;
+    if ((why = json_float_field(obj, "rms_norm_eps", 1e-6f, &c->norm_eps)) || (why = json_float_field(obj, "rope_theta", 10000.0f, &c->rope_theta)))
+        return why;
+    c->tied = 0;
+    if (json_get(p, p + n, "tie_word_embeddings", &v)) {
+        if (json_is_literal(v, "true")) c->tied = 1;
+        else if (!json_is_literal(v, "false")) return xf_fail("config.json: tie_word_embeddings is not true or false");
+    }
+    if (context > 0) c->max_seq_len = context;
+    if (config_invalid(c)) return xf_fail("config.json: %s%s", config_invalid(c),
+                                          c->max_seq_len > 65536 ? " (use --context to shorten it)" : "");
+    if ((why = json_int_field(obj, "head_dim", 0, c->dim / c->n_heads, &head_dim))) return why;
+    if (head_dim * c->n_heads != c->dim)
+        return xf_fail("config.json: head_dim %d x %d heads != hidden_size %d (unsupported)", head_dim, c->n_heads, c->dim);
+    return NULL;
+}
+
+/* config.json + model.safetensors images -> model (initialised here). */
+static const char *hf_import(Model *m, char **meta_out, const char *cfg_json, size_t cfg_n, const uint8_t *st, size_t st_n,
+                             int context) {
+    Config c;
+    StFile f;
+    XTensor *xt;
+    const char *why;
+    float *tmp = NULL;
+    int n, i, j, *used;
+    if ((why = hf_config_parse(&c, cfg_json, cfg_n, context))) return why;
+    if ((why = st_parse(&f, st, st_n))) return why;
+    memset(m, 0, sizeof *m);
+    m->cfg = c;
+    model_init_buffers(m);
+    xt = xmalloc((size_t)(3 + 9 * c.n_layers) * sizeof(XTensor));
+    n = xt_list(&c, XF_HF, xt);
+    used = xcalloc((size_t)(f.n ? f.n : 1), sizeof(int));
+    for (i = 0; i < n && !why; i++) {
+        const StTensor *t = NULL;
+        size_t want1 = xt[i].rows, want2 = xt[i].cols;
+        for (j = 0; j < f.n; j++) if (strcmp(f.t[j].name, xt[i].name) == 0) { t = &f.t[j]; used[j] = 1; break; }
+        if (!t) { why = xf_fail("model.safetensors has no tensor \"%s\"", xt[i].name); break; }
+        if (t->ndim != (want2 ? 2 : 1) || t->shape[0] != want1 || (want2 && t->shape[1] != want2)) {
+            char have[96], need[48];
+            int d, at = snprintf(have, sizeof have, "[");
+            for (d = 0; d < t->ndim && at < 80; d++) at += snprintf(have + at, sizeof have - (size_t)at, "%s%lu", d ? ", " : "", (unsigned long)t->shape[d]);
+            snprintf(have + at, sizeof have - (size_t)at, "]");
+            if (want2) snprintf(need, sizeof need, "[%lu, %lu]", (unsigned long)want1, (unsigned long)want2);
+            else snprintf(need, sizeof need, "[%lu]", (unsigned long)want1);
+            why = xf_fail("tensor \"%s\" has shape %s, config.json needs %s", t->name, have, need);
+            break;
+        }
+        free(tmp);
+        tmp = xmalloc(xt_count(&xt[i]) * sizeof(float));
+        if ((why = st_read_floats(&f, t, tmp))) break;
+        xt_copy(m->params + param_offset(&c, xt[i].p, xt[i].layer), tmp, &xt[i], 0);
+    }
+    for (j = 0; j < f.n && !why; j++) {
+        size_t len = strlen(f.t[j].name), k;
+        if (used[j]) continue;
+        if (len >= 19 && strcmp(f.t[j].name + len - 19, "rotary_emb.inv_freq") == 0) continue; /* old HF buffers */
+        if (c.tied && strcmp(f.t[j].name, "lm_head.weight") == 0 && f.t[j].ndim == 2 &&
+            f.t[j].shape[0] == (size_t)c.vocab_size && f.t[j].shape[1] == (size_t)c.dim) {
+            free(tmp);
+            tmp = xmalloc((size_t)c.vocab_size * (size_t)c.dim * sizeof(float));
+            if ((why = st_read_floats(&f, &f.t[j], tmp))) break;
+            for (k = 0; k < (size_t)c.vocab_size * (size_t)c.dim; k++)
+                if (f32_bits(tmp[k]) != f32_bits(m->w.tok_emb[k])) break;
+            if (k < (size_t)c.vocab_size * (size_t)c.dim)
+                why = xf_fail("tie_word_embeddings is true but lm_head.weight differs from the embeddings");
+            continue;
+        }
+        why = xf_fail("unexpected tensor \"%s\" (not part of a plain Llama: unsupported architecture?)", f.t[j].name);
+    }
+    if (!why && meta_out) {
+        const char *meta = f.srlm_meta ? f.srlm_meta : "srlm import hf";
+        *meta_out = xmalloc(strlen(meta) + 1);
+        strcpy(*meta_out, meta);
+    }
+    free(tmp); free(used); free(xt);
+    st_free(&f);
+    if (why) model_free(m);
+    return why;
+}
+
+/* --------------------------------------------------------------------------
+ * llama2.c: the legacy (v0) checkpoint run.c reads, and its tokenizer.bin
+ *
+ *   7 x i32: dim, hidden_dim, n_layers, n_heads, n_kv_heads,
+ *            vocab_size (negative: the classifier is NOT shared), seq_len
+ *   f32 tensors in srlm's own storage order up to final_norm, then
+ *   seq_len x head_dim/2 RoPE cosines and as many sines (run.c skips them),
+ *   then the classifier when not shared.
+ * tokenizer.bin: i32 max_token_length, then per id: f32 score, i32 length,
+ * the bytes. run.c merges the adjacent pair whose concatenation has the
+ * highest score, so merge i scores -i; bytes and specials score -1e10,
+ * which run.c never prefers. Byte 0 is spelled "<0x00>" (run.c decodes it
+ * to the byte; a C string cannot hold it raw).
+ * ------------------------------------------------------------------------ */
+
+static const char *l2c_build(Buf *out, const Model *m) {
+    const Config *c = &m->cfg;
+    size_t i, body = param_offset(c, P_OUTPUT, -1), rope = (size_t)c->max_seq_len * (size_t)(cfg_head_dim(c) / 2);
+    if (c->rope_theta != 10000.0f || c->norm_eps != 1e-5f)
+        return xf_fail("llama2.c's run.c fixes rope_theta 10000 and norm_eps 1e-5; this model has %g and %g",
+                       (double)c->rope_theta, (double)c->norm_eps);
+    buf_u32(out, (uint32_t)c->dim); buf_u32(out, (uint32_t)c->hidden_dim); buf_u32(out, (uint32_t)c->n_layers);
+    buf_u32(out, (uint32_t)c->n_heads); buf_u32(out, (uint32_t)c->n_kv_heads);
+    buf_u32(out, (uint32_t)(c->tied ? c->vocab_size : -c->vocab_size)); buf_u32(out, (uint32_t)c->max_seq_len);
+    buf_reserve(out, 4 * (m->n_params + 2 * rope));
+    for (i = 0; i < body; i++) buf_f32(out, m->params[i]);
+    for (i = 0; i < rope; i++) buf_f32(out, m->rope_cos[i]);
+    for (i = 0; i < rope; i++) buf_f32(out, m->rope_sin[i]);
+    for (i = body; i < m->n_params; i++) buf_f32(out, m->params[i]);
+    return NULL;
+}
+
+static const char *l2c_parse(Model *m, const uint8_t *p, size_t n) {
+    Config c;
+    int32_t v[7];
+    size_t i, body, rope, need, np;
+    if (n < 28) return xf_fail("too short for a llama2.c header (%lu bytes)", (unsigned long)n);
+    if (le_get_u32(p) == 0x616b3432u)
+        return xf_fail("a llama2.c version-%lu export (magic \"ak42\"); srlm reads the legacy v0 layout (export.py --version 0)",
+                       (unsigned long)le_get_u32(p + 4));
+    for (i = 0; i < 7; i++) v[i] = (int32_t)le_get_u32(p + 4 * i);
+    c.dim = v[0]; c.hidden_dim = v[1]; c.n_layers = v[2]; c.n_heads = v[3]; c.n_kv_heads = v[4];
+    c.vocab_size = v[5] < 0 ? (v[5] == INT32_MIN ? 0 : -v[5]) : v[5];
+    c.tied = v[5] > 0; c.max_seq_len = v[6];
+    c.rope_theta = 10000.0f; c.norm_eps = 1e-5f;
+    if (config_invalid(&c)) return xf_fail("not a usable llama2.c header: %s", config_invalid(&c));
+    np = param_count(&c);
+    body = param_offset(&c, P_OUTPUT, -1);
+    rope = (size_t)c.max_seq_len * (size_t)(cfg_head_dim(&c) / 2);
+    need = 28 + 4 * (np + 2 * rope);
+    if (n < need) return xf_fail("truncated: this config needs %lu bytes, the file has %lu", (unsigned long)need, (unsigned long)n);
+    if (n > need) return xf_fail("%lu bytes more than this config needs (not a v0 file, or a wrong header)", (unsigned long)(n - need));
+    for (i = 0; i < np; i++) {
+        size_t at = 28 + 4 * (i < body ? i : i + 2 * rope);
+        if (!f32_isfinite(le_get_f32(p + at))) return xf_fail("non-finite weight at parameter %lu", (unsigned long)i);
+    }
+    memset(m, 0, sizeof *m);
+    m->cfg = c;
+    model_init_buffers(m);
+    for (i = 0; i < np; i++) m->params[i] = le_get_f32(p + 28 + 4 * (i < body ? i : i + 2 * rope));
+    return NULL;
+}
+
+static void l2c_tokenizer_build(Buf *b, const Tokenizer *tok) {
+    int V = tok_vocab_size(tok), i;
+    size_t longest = 6;
+    for (i = 0; i < V; i++) { size_t len; tok_token_bytes(tok, i, &len); if (len > longest) longest = len; }
+    buf_u32(b, (uint32_t)longest);
+    for (i = 0; i < V; i++) {
+        size_t len;
+        const uint8_t *s = tok_token_bytes(tok, i, &len);
+        buf_f32(b, i >= TOK_FIRST_MERGE ? -(float)(i - TOK_FIRST_MERGE) : -1e10f);
+        if (i == 0) { buf_u32(b, 6); buf_str(b, "<0x00>"); continue; }
+        buf_u32(b, (uint32_t)len);
+        buf_put(b, s, len);
+    }
+}
+
+/* --------------------------------------------------------------------------
+ * GGUF v3 (ggml's docs/gguf.md): "GGUF", u32 version, u64 tensor count,
+ * u64 key/value count; key/values (string key, u32 type, value); tensor
+ * infos (string name, u32 n_dims, u64 ne[n_dims] with ne[0] the contiguous
+ * dimension, u32 ggml type, u64 offset into the data); padding to the
+ * alignment (general.alignment, default 32); the data, each tensor at an
+ * aligned offset. Strings are u64 length + UTF-8 bytes, no NUL.
+ * srlm writes F32 tensors in xt_list order with llama.cpp's names and the
+ * interleaved RoPE layout srlm already uses, plus the tokenizer as a
+ * gpt2-style byte-level BPE vocabulary with merges.
+ * ------------------------------------------------------------------------ */
+
+enum { GG_U8, GG_I8, GG_U16, GG_I16, GG_U32, GG_I32, GG_F32, GG_BOOL, GG_STR, GG_ARR, GG_U64, GG_I64, GG_F64, GG_N_TYPES };
+#define GGUF_ALIGN 32
+
+static void gg_str(Buf *b, const char *s, size_t n) { buf_u64(b, (uint64_t)n); buf_put(b, s, n); }
+static void gg_key(Buf *b, const char *k, uint32_t type) { gg_str(b, k, strlen(k)); buf_u32(b, type); }
+static void gg_kv_u32(Buf *b, int *n, const char *k, uint32_t v) { gg_key(b, k, GG_U32); buf_u32(b, v); (*n)++; }
+static void gg_kv_f32(Buf *b, int *n, const char *k, float v) { gg_key(b, k, GG_F32); buf_f32(b, v); (*n)++; }
+static void gg_kv_str(Buf *b, int *n, const char *k, const char *v, size_t len) { gg_key(b, k, GG_STR); gg_str(b, v, len); (*n)++; }
+
+static void gg_pad(Buf *b, size_t base) { while ((b->n - base) % GGUF_ALIGN) buf_put(b, "", 1); }
+
+static void gguf_build(Buf *out, const Model *m, const Tokenizer *tok, const char *meta) {
+    const Config *c = &m->cfg;
+    Buf kv = {0, 0, 0}, s = {0, 0, 0};
+    XTensor *xt = xmalloc((size_t)(3 + 9 * c->n_layers) * sizeof(XTensor));
+    int n_kv = 0, nt = xt_list(c, XF_GGUF, xt), V = tok_vocab_size(tok), i;
+    size_t off = 0, j, start;
+    gg_kv_str(&kv, &n_kv, "general.architecture", "llama", 5);
+    gg_kv_str(&kv, &n_kv, "general.name", "srlm", 4);
+    gg_kv_u32(&kv, &n_kv, "general.file_type", 0); /* all F32 */
+    gg_kv_u32(&kv, &n_kv, "general.alignment", GGUF_ALIGN);
+    gg_kv_u32(&kv, &n_kv, "llama.context_length", (uint32_t)c->max_seq_len);
+    gg_kv_u32(&kv, &n_kv, "llama.embedding_length", (uint32_t)c->dim);
+    gg_kv_u32(&kv, &n_kv, "llama.block_count", (uint32_t)c->n_layers);
+    gg_kv_u32(&kv, &n_kv, "llama.feed_forward_length", (uint32_t)c->hidden_dim);
+    gg_kv_u32(&kv, &n_kv, "llama.attention.head_count", (uint32_t)c->n_heads);
+    gg_kv_u32(&kv, &n_kv, "llama.attention.head_count_kv", (uint32_t)c->n_kv_heads);
+    gg_kv_f32(&kv, &n_kv, "llama.attention.layer_norm_rms_epsilon", c->norm_eps);
+    gg_kv_f32(&kv, &n_kv, "llama.rope.freq_base", c->rope_theta);
+    gg_kv_u32(&kv, &n_kv, "llama.rope.dimension_count", (uint32_t)cfg_head_dim(c));
+    gg_kv_u32(&kv, &n_kv, "llama.vocab_size", (uint32_t)c->vocab_size);
+    gg_kv_str(&kv, &n_kv, "tokenizer.ggml.model", "gpt2", 4);
+    gg_kv_str(&kv, &n_kv, "tokenizer.ggml.pre", "default", 7);
+    gg_key(&kv, "tokenizer.ggml.tokens", GG_ARR); buf_u32(&kv, GG_STR); buf_u64(&kv, (uint64_t)V);
+    for (i = 0; i < V; i++) { s.n = 0; token_spelling(&s, tok, i); gg_str(&kv, (const char *)s.p, s.n); }
+    n_kv++;
+    gg_key(&kv, "tokenizer.ggml.token_type", GG_ARR); buf_u32(&kv, GG_I32); buf_u64(&kv, (uint64_t)V);
+    for (i = 0; i < V; i++) buf_u32(&kv, tok_special_name(i) ? 3u : 1u); /* 3 control, 1 normal */
+    n_kv++;
+    gg_key(&kv, "tokenizer.ggml.merges", GG_ARR); buf_u32(&kv, GG_STR); buf_u64(&kv, (uint64_t)tok->n_merges);
+    for (i = 0; i < tok->n_merges; i++) {
+        s.n = 0;
+        token_spelling(&s, tok, tok->merges[2 * i]);
+        buf_str(&s, " ");
+        token_spelling(&s, tok, tok->merges[2 * i + 1]);
+        gg_str(&kv, (const char *)s.p, s.n);
+    }
+    n_kv++;
+    gg_kv_u32(&kv, &n_kv, "tokenizer.ggml.bos_token_id", TOK_BOS);
+    gg_kv_u32(&kv, &n_kv, "tokenizer.ggml.eos_token_id", TOK_EOS);
+    gg_kv_str(&kv, &n_kv, "srlm.meta", meta, strlen(meta));
+
+    buf_put(out, "GGUF", 4);
+    buf_u32(out, 3);
+    buf_u64(out, (uint64_t)nt);
+    buf_u64(out, (uint64_t)n_kv);
+    buf_put(out, kv.p, kv.n);
+    for (i = 0; i < nt; i++) {
+        gg_str(out, xt[i].name, strlen(xt[i].name));
+        buf_u32(out, xt[i].cols ? 2u : 1u);
+        if (xt[i].cols) { buf_u64(out, (uint64_t)xt[i].cols); buf_u64(out, (uint64_t)xt[i].rows); }
+        else buf_u64(out, (uint64_t)xt[i].rows);
+        buf_u32(out, 0); /* GGML_TYPE_F32 */
+        buf_u64(out, (uint64_t)off);
+        off += (xt_count(&xt[i]) * 4 + GGUF_ALIGN - 1) / GGUF_ALIGN * GGUF_ALIGN;
+    }
+    gg_pad(out, 0);
+    start = out->n;
+    buf_reserve(out, off);
+    for (i = 0; i < nt; i++) {
+        const float *src = xt_src(m, &xt[i]);
+        for (j = 0; j < xt_count(&xt[i]); j++) buf_f32(out, src[j]);
+        gg_pad(out, start);
+    }
+    free(kv.p); free(s.p); free(xt);
+}
+
+/* --- reading GGUF --- */
+
+typedef struct {
+    char *key;
+    uint32_t type, arr_type;
+    uint64_t arr_n;
+    size_t at;                 /* file offset of the value (of the first element for arrays) */
+} GgKv;
+
+typedef struct {
+    char *name;
+    uint32_t n_dims, type;
+    uint64_t ne[4], offset;
+    size_t bytes;
+} GgTensor;
+
+typedef struct {
+    GgKv *kv; size_t n_kv;
+    GgTensor *t; size_t n_t;
+    const uint8_t *p; size_t n, data_at;
+    uint32_t alignment;
+} GgFile;
+
+typedef struct { const uint8_t *p; size_t n, at; } GgRd;
+
+static void gg_free(GgFile *g) {
+    size_t i;
+    for (i = 0; i < g->n_kv; i++) free(g->kv[i].key);
+    for (i = 0; i < g->n_t; i++) free(g->t[i].name);
+    free(g->kv); free(g->t);
+    memset(g, 0, sizeof *g);
+}
+
+static int gg_need(GgRd *r, size_t k) { return r->n - r->at >= k; }
+static int gg_u32(GgRd *r, uint32_t *v) { if (!gg_need(r, 4)) return 0; *v = le_get_u32(r->p + r->at); r->at += 4; return 1; }
+static int gg_u64(GgRd *r, uint64_t *v) { if (!gg_need(r, 8)) return 0; *v = le_get_u64(r->p + r->at); r->at += 8; return 1; }
+
+/* A string: length within the file and valid UTF-8; *out (optional) gets a malloc'd copy. */
+static const char *gg_string(GgRd *r, const char *what, char **out) {
+    uint64_t len;
+    if (!gg_u64(r, &len)) return xf_fail("truncated in %s (string length)", what);
+    if (len > r->n - r->at) return xf_fail("%s: string length %llu runs past the end of the file", what, (unsigned long long)len);
+    if (!utf8_valid((const char *)r->p + r->at, (size_t)len)) return xf_fail("%s: string is not valid UTF-8", what);
+    if (out) {
+        *out = xmalloc((size_t)len + 1);
+        memcpy(*out, r->p + r->at, (size_t)len);
+        (*out)[len] = 0;
+        if (strlen(*out) != (size_t)len) { free(*out); *out = NULL; return xf_fail("%s: string holds a NUL byte", what); }
+    }
+    r->at += (size_t)len;
+    return NULL;
+}
+
+static size_t gg_scalar_size(uint32_t type) {
+    static const size_t sizes[GG_N_TYPES] = {1, 1, 2, 2, 4, 4, 4, 1, 0, 0, 8, 8, 8};
+    return type < GG_N_TYPES ? sizes[type] : 0;
+}
+
+/* Skip (validating) one value of the given type; depth bounds nested arrays. */
+static const char *gg_value(GgRd *r, uint32_t type, const char *key, int depth, uint32_t *arr_type, uint64_t *arr_n) {
+    uint32_t et;
+    uint64_t cnt, i;
+    const char *why;
+    if (type >= GG_N_TYPES) return xf_fail("key \"%s\": unknown value type %lu", key, (unsigned long)type);
+    if (type == GG_STR) return gg_string(r, key, NULL);
+    if (type != GG_ARR) {
+        if (!gg_need(r, gg_scalar_size(type))) return xf_fail("key \"%s\": value runs past the end of the file", key);
+        if (type == GG_BOOL && r->p[r->at] > 1) return xf_fail("key \"%s\": bool is neither 0 nor 1", key);
+        r->at += gg_scalar_size(type);
+        return NULL;
+    }
+    if (depth > 2) return xf_fail("key \"%s\": arrays nested too deeply", key);
+    if (!gg_u32(r, &et) || !gg_u64(r, &cnt)) return xf_fail("key \"%s\": truncated array header", key);
+    if (et >= GG_N_TYPES) return xf_fail("key \"%s\": unknown array element type %lu", key, (unsigned long)et);
+    if (arr_type) { *arr_type = et; *arr_n = cnt; }
+    if (et != GG_STR && et != GG_ARR) {
+        if (cnt > (r->n - r->at) / gg_scalar_size(et)) return xf_fail("key \"%s\": array of %llu runs past the end of the file", key, (unsigned long long)cnt);
+        r->at += (size_t)cnt * gg_scalar_size(et);
+        return NULL;
+    }
+    if (cnt > (r->n - r->at) / 8) return xf_fail("key \"%s\": array of %llu runs past the end of the file", key, (unsigned long long)cnt);
+    for (i = 0; i < cnt; i++) if ((why = gg_value(r, et, key, depth + 1, NULL, NULL))) return why;
+    return NULL;
+}
+
+typedef struct { const GgFile *g; } GgCmpCtx;
+static int cmp_gg_key(const void *a, const void *b, void *ctx) {
+    const GgFile *g = ((const GgCmpCtx *)ctx)->g;
+    return strcmp(g->kv[*(const size_t *)a].key, g->kv[*(const size_t *)b].key);
+}
+static int cmp_gg_name(const void *a, const void *b, void *ctx) {
+    const GgFile *g = ((const GgCmpCtx *)ctx)->g;
+    return strcmp(g->t[*(const size_t *)a].name, g->t[*(const size_t *)b].name);
+}
+static int cmp_gg_offset(const void *a, const void *b, void *ctx) {
+    const GgFile *g = ((const GgCmpCtx *)ctx)->g;
+    uint64_t x = g->t[*(const size_t *)a].offset, y = g->t[*(const size_t *)b].offset;
+    return (x > y) - (x < y);
+}
+
+/* Names unique: sort indices by name and compare neighbours. */
+static const char *gg_unique(GgFile *g, int keys) {
+    size_t n = keys ? g->n_kv : g->n_t, i, *idx = xmalloc((n ? n : 1) * sizeof(size_t));
+    GgCmpCtx cx;
+    const char *why = NULL;
+    cx.g = g;
+    for (i = 0; i < n; i++) idx[i] = i;
+    stable_sort(idx, n, sizeof(size_t), keys ? cmp_gg_key : cmp_gg_name, &cx);
+    for (i = 1; i < n && !why; i++) {
+        const char *a = keys ? g->kv[idx[i - 1]].key : g->t[idx[i - 1]].name, *b = keys ? g->kv[idx[i]].key : g->t[idx[i]].name;
+        if (strcmp(a, b) == 0) why = xf_fail("%s \"%s\" appears twice", keys ? "key" : "tensor", b);
+    }
+    free(idx);
+    return why;
+}
+
+static const GgKv *gg_find(const GgFile *g, const char *key) {
+    size_t i;
+    for (i = 0; i < g->n_kv; i++) if (strcmp(g->kv[i].key, key) == 0) return &g->kv[i];
+    return NULL;
+}
+
+/* Parse and validate a GGUF image (versions 2 and 3). */
+static const char *gguf_parse(GgFile *g, const uint8_t *p, size_t n) {
+    GgRd r;
+    uint32_t version;
+    uint64_t n_t, n_kv, i, d;
+    const char *why = NULL;
+    const GgKv *al;
+    size_t *idx, k, data_len;
+    GgCmpCtx cx;
+    memset(g, 0, sizeof *g);
+    g->p = p; g->n = n;
+    if (n < 24) return xf_fail("too short for a GGUF header (%lu bytes)", (unsigned long)n);
+    if (memcmp(p, "GGUF", 4) != 0) return xf_fail("not a GGUF file (bad magic)");
+    version = le_get_u32(p + 4);
+    if (version != 2 && version != 3) return xf_fail("unsupported GGUF version %lu (srlm reads 2 and 3)", (unsigned long)version);
+    n_t = le_get_u64(p + 8);
+    n_kv = le_get_u64(p + 16);
+    /* the smallest key/value takes 13 bytes and the smallest tensor info 32: bound the counts by the file */
+    if (n_kv > (n - 24) / 13) return xf_fail("key/value count %llu cannot fit in a %lu-byte file", (unsigned long long)n_kv, (unsigned long)n);
+    if (n_t > (n - 24) / 32) return xf_fail("tensor count %llu cannot fit in a %lu-byte file", (unsigned long long)n_t, (unsigned long)n);
+    r.p = p; r.n = n; r.at = 24;
+    g->kv = xcalloc((size_t)(n_kv ? n_kv : 1), sizeof(GgKv));
+    g->t = xcalloc((size_t)(n_t ? n_t : 1), sizeof(GgTensor));
+    for (i = 0; i < n_kv && !why; i++) {
+        GgKv *kv = &g->kv[i];
+        g->n_kv++;
+        if ((why = gg_string(&r, "a metadata key", &kv->key))) break;
+        if (!kv->key[0]) { why = xf_fail("an empty metadata key"); break; }
+        if (!gg_u32(&r, &kv->type)) { why = xf_fail("key \"%s\": truncated before its type", kv->key); break; }
+        kv->at = r.at;
+        why = gg_value(&r, kv->type, kv->key, 0, &kv->arr_type, &kv->arr_n);
+    }
+    if (!why) why = gg_unique(g, 1);
+    g->alignment = GGUF_ALIGN;
+    if (!why && (al = gg_find(g, "general.alignment"))) {
+        if (al->type != GG_U32) why = xf_fail("general.alignment is not a u32");
+        else {
+            g->alignment = le_get_u32(p + al->at);
+            if (g->alignment == 0 || (g->alignment & (g->alignment - 1)))
+                why = xf_fail("general.alignment %lu is not a power of two", (unsigned long)g->alignment);
+        }
+    }
+    for (i = 0; i < n_t && !why; i++) {
+        GgTensor *t = &g->t[i];
+        uint64_t count = 1;
+        size_t esize;
+        g->n_t++;
+        if ((why = gg_string(&r, "a tensor name", &t->name))) break;
+        if (!gg_u32(&r, &t->n_dims)) { why = xf_fail("tensor \"%s\": truncated info", t->name); break; }
+        if (t->n_dims < 1 || t->n_dims > 4) { why = xf_fail("tensor \"%s\": %lu dimensions (GGUF allows 1..4)", t->name, (unsigned long)t->n_dims); break; }
+        for (d = 0; d < t->n_dims && !why; d++) {
+            if (!gg_u64(&r, &t->ne[d])) why = xf_fail("tensor \"%s\": truncated info", t->name);
+            else if (t->ne[d] && count > ((uint64_t)1 << 40) / t->ne[d]) why = xf_fail("tensor \"%s\": shape too large", t->name);
+            else count *= t->ne[d];
+        }
+        if (why) break;
+        if (!gg_u32(&r, &t->type) || !gg_u64(&r, &t->offset)) { why = xf_fail("tensor \"%s\": truncated info", t->name); break; }
+        esize = t->type == 0 ? 4 : t->type == 1 ? 2 : 0;
+        if (!esize) { why = xf_fail("tensor \"%s\": ggml type %lu; srlm reads F32 (0) and F16 (1) only", t->name, (unsigned long)t->type); break; }
+        if (t->offset % g->alignment) { why = xf_fail("tensor \"%s\": offset %llu is not a multiple of the alignment %lu", t->name,
+                                                      (unsigned long long)t->offset, (unsigned long)g->alignment); break; }
+        t->bytes = (size_t)count * esize;
+    }
+    if (!why) why = gg_unique(g, 0);
+    if (why) { gg_free(g); return why; }
+    g->data_at = (r.at + g->alignment - 1) / g->alignment * g->alignment;
+    if (g->data_at > n) { gg_free(g); return xf_fail("the tensor data would start past the end of the file"); }
+    data_len = n - g->data_at;
+    /* in offset order every tensor starts where the previous one ends, rounded up to the alignment */
+    idx = xmalloc((g->n_t ? g->n_t : 1) * sizeof(size_t));
+    cx.g = g;
+    for (k = 0; k < g->n_t; k++) idx[k] = k;
+    stable_sort(idx, g->n_t, sizeof(size_t), cmp_gg_offset, &cx);
+    {
+        uint64_t expect = 0, end = 0;
+        for (k = 0; k < g->n_t && !why; k++) {
+            const GgTensor *t = &g->t[idx[k]];
+            if (t->offset < expect)
+                why = xf_fail("tensors \"%s\" and \"%s\" overlap", g->t[idx[k - 1]].name, t->name);
+            else if (t->offset > expect)
+                why = xf_fail("hole in the data: bytes %llu..%llu before tensor \"%s\" belong to no tensor",
+                              (unsigned long long)expect, (unsigned long long)t->offset, t->name);
+            else if (t->offset > data_len || t->bytes > data_len - t->offset)
+                why = xf_fail("tensor \"%s\" (%lu bytes at %llu) runs past the end of the file", t->name, (unsigned long)t->bytes,
+                              (unsigned long long)t->offset);
+            end = t->offset + t->bytes;
+            expect = (end + g->alignment - 1) / g->alignment * g->alignment;
+        }
+        if (!why && data_len - end >= g->alignment)
+            why = xf_fail("%llu bytes after the last tensor belong to no tensor", (unsigned long long)(data_len - end));
+    }
+    free(idx);
+    if (why) gg_free(g);
+    return why;
+}
+
+/* An unsigned integer / float / string value of a key (type-flexible like llama.cpp's readers). */
+static int gg_get_uint(const GgFile *g, const char *key, uint64_t *out) {
+    const GgKv *kv = gg_find(g, key);
+    const uint8_t *q;
+    if (!kv) return 0;
+    q = g->p + kv->at;
+    switch (kv->type) {
+    case GG_U8: *out = q[0]; return 1;
+    case GG_U16: *out = (uint64_t)(q[0] | q[1] << 8); return 1;
+    case GG_U32: *out = le_get_u32(q); return 1;
+    case GG_U64: *out = le_get_u64(q); return 1;
+    case GG_I32: if ((int32_t)le_get_u32(q) < 0) return -1; *out = le_get_u32(q); return 1;
+    case GG_I64: if ((int64_t)le_get_u64(q) < 0) return -1; *out = le_get_u64(q); return 1;
+    default: return -1;
+    }
+}
+static int gg_get_float(const GgFile *g, const char *key, float *out) {
+    const GgKv *kv = gg_find(g, key);
+    if (!kv) return 0;
+    if (kv->type == GG_F32) { *out = le_get_f32(g->p + kv->at); return 1; }
+    if (kv->type == GG_F64) { uint64_t b = le_get_u64(g->p + kv->at); double d; memcpy(&d, &b, 8); *out = (float)d; return 1; }
+    return -1;
+}
+static char *gg_get_string(const GgFile *g, const char *key) {
+    const GgKv *kv = gg_find(g, key);
+    uint64_t len;
+    char *s;
+    if (!kv || kv->type != GG_STR) return NULL;
+    len = le_get_u64(g->p + kv->at);
+    s = xmalloc((size_t)len + 1);
+    memcpy(s, g->p + kv->at + 8, (size_t)len);
+    s[len] = 0;
+    return s;
+}
+
+static const char *gg_int_field(const GgFile *g, const char *key, int required, int def, int *out) {
+    uint64_t u;
+    int rc = gg_get_uint(g, key, &u);
+    if (rc == 0) { if (required) return xf_fail("no \"%s\"", key); *out = def; return NULL; }
+    if (rc < 0 || u > 1u << 30) return xf_fail("\"%s\" is not a usable non-negative integer", key);
+    *out = (int)u;
+    return NULL;
+}
+
+/* GGUF image -> model. */
+static const char *gguf_import(Model *m, char **meta_out, const uint8_t *p, size_t n, int context) {
+    GgFile g;
+    Config c;
+    XTensor *xt;
+    const char *why;
+    char *arch, *meta;
+    const GgTensor *emb = NULL, *out = NULL;
+    size_t i, j, k;
+    int nt, rope_dim, *used;
+    if ((why = gguf_parse(&g, p, n))) return why;
+    arch = gg_get_string(&g, "general.architecture");
+    if (!arch || strcmp(arch, "llama") != 0) {
+        why = xf_fail("general.architecture is %s%.40s%s; srlm imports \"llama\"", arch ? "\"" : "", arch ? arch : "missing", arch ? "\"" : "");
+        free(arch); gg_free(&g); return why;
+    }
+    free(arch);
+    for (i = 0; i < g.n_t; i++) {
+        if (strcmp(g.t[i].name, "token_embd.weight") == 0) emb = &g.t[i];
+        if (strcmp(g.t[i].name, "output.weight") == 0) out = &g.t[i];
+    }
+    if (!emb || emb->n_dims != 2) { gg_free(&g); return xf_fail("no 2-D tensor \"token_embd.weight\""); }
+    c.vocab_size = emb->ne[1] > 1u << 30 ? 0 : (int)emb->ne[1];
+    c.tied = out == NULL;
+    if ((why = gg_int_field(&g, "llama.embedding_length", 1, 0, &c.dim)) || (why = gg_int_field(&g, "llama.block_count", 1, 0, &c.n_layers)) ||
+        (why = gg_int_field(&g, "llama.feed_forward_length", 1, 0, &c.hidden_dim)) ||
+        (why = gg_int_field(&g, "llama.attention.head_count", 1, 0, &c.n_heads)) ||
+        (why = gg_int_field(&g, "llama.attention.head_count_kv", 0, c.n_heads, &c.n_kv_heads)) ||
+        (why = gg_int_field(&g, "llama.context_length", 1, 0, &c.max_seq_len))) { gg_free(&g); return why; }
+    if (gg_get_float(&g, "llama.attention.layer_norm_rms_epsilon", &c.norm_eps) != 1) { gg_free(&g); return xf_fail("no f32 \"llama.attention.layer_norm_rms_epsilon\""); }
+    c.rope_theta = 10000.0f;
+    if (gg_get_float(&g, "llama.rope.freq_base", &c.rope_theta) < 0) { gg_free(&g); return xf_fail("\"llama.rope.freq_base\" is not a float"); }
+    if (context > 0) c.max_seq_len = context;
+    if (config_invalid(&c)) { why = xf_fail("unusable config: %s", config_invalid(&c)); gg_free(&g); return why; }
+    if ((why = gg_int_field(&g, "llama.rope.dimension_count", 0, cfg_head_dim(&c), &rope_dim))) { gg_free(&g); return why; }
+    if (rope_dim != cfg_head_dim(&c)) { gg_free(&g); return xf_fail("llama.rope.dimension_count %d != head size %d (partial RoPE is unsupported)", rope_dim, cfg_head_dim(&c)); }
+    memset(m, 0, sizeof *m);
+    m->cfg = c;
+    model_init_buffers(m);
+    xt = xmalloc((size_t)(3 + 9 * c.n_layers) * sizeof(XTensor));
+    nt = xt_list(&c, XF_GGUF, xt);
+    used = xcalloc(g.n_t ? g.n_t : 1, sizeof(int));
+    for (k = 0; k < (size_t)nt && !why; k++) {
+        const GgTensor *t = NULL;
+        float *dst = m->params + param_offset(&c, xt[k].p, xt[k].layer);
+        const uint8_t *q;
+        for (i = 0; i < g.n_t; i++) if (strcmp(g.t[i].name, xt[k].name) == 0) { t = &g.t[i]; used[i] = 1; break; }
+        if (!t) { why = xf_fail("no tensor \"%s\"", xt[k].name); break; }
+        if (xt[k].cols ? (t->n_dims != 2 || t->ne[0] != xt[k].cols || t->ne[1] != xt[k].rows) : (t->n_dims != 1 || t->ne[0] != xt[k].rows)) {
+            char have[96], need[48];
+            int at = snprintf(have, sizeof have, "[");
+            for (j = 0; j < t->n_dims; j++) at += snprintf(have + at, sizeof have - (size_t)at, "%s%llu", j ? ", " : "", (unsigned long long)t->ne[j]);
+            snprintf(have + at, sizeof have - (size_t)at, "]");
+            if (xt[k].cols) snprintf(need, sizeof need, "[%lu, %lu]", (unsigned long)xt[k].cols, (unsigned long)xt[k].rows);
+            else snprintf(need, sizeof need, "[%lu]", (unsigned long)xt[k].rows);
+            why = xf_fail("tensor \"%s\" has ne %s, the config needs %s", t->name, have, need);
+            break;
+        }
+        q = p + g.data_at + t->offset;
+        for (j = 0; j < xt_count(&xt[k]); j++) {
+            float v = t->type == 0 ? le_get_f32(q + 4 * j) : f16_to_f32((uint16_t)(q[2 * j] | q[2 * j + 1] << 8));
+            if (!f32_isfinite(v)) { why = xf_fail("tensor \"%s\": non-finite value at index %lu", t->name, (unsigned long)j); break; }
+            dst[j] = v;
+        }
+    }
+    for (i = 0; i < g.n_t && !why; i++)
+        if (!used[i]) why = xf_fail("unexpected tensor \"%s\" (not part of a plain Llama: unsupported architecture?)", g.t[i].name);
+    if (!why && meta_out) {
+        meta = gg_get_string(&g, "srlm.meta");
+        if (!meta) { meta = xmalloc(32); strcpy(meta, "srlm import gguf"); }
+        *meta_out = meta;
+    }
+    free(xt); free(used);
+    gg_free(&g);
+    if (why) model_free(m);
+    return why;
+}
+
+/* --------------------------------------------------------------------------
+ * The export and import commands
+ * ------------------------------------------------------------------------ */
+
+static char *path_join(const char *dir, const char *name) {
+    size_t n = strlen(dir) + strlen(name) + 2;
+    char *p = xmalloc(n);
+    snprintf(p, n, "%s/%s", dir, name);
+    return p;
+}
+
+/* Write b to DIR/NAME (atomically) and print the path; frees b. */
+static void export_write(const char *dir, const char *name, Buf *b) {
+    char *path = path_join(dir, name);
+    if (write_file_atomic(path, b->p, b->n) != 0) exit(1);
+    printf("%s (%lu bytes)\n", path, (unsigned long)b->n);
+    free(path); free(b->p);
+    memset(b, 0, sizeof *b);
+}
+
+static const char *export_help =
+    "usage: srlm export --model CKPT --format hf|llama2c|gguf --out DIR [--tokenizer FILE]\n"
+    "Write a checkpoint in another format, into DIR (created if missing):\n"
+    "  hf       model.safetensors (F32) + config.json (LlamaForCausalLM) + tokenizer.json\n"
+    "           + tokenizer_config.json\n"
+    "  llama2c  model.bin (llama2.c's legacy v0 layout, read by its run.c) + tokenizer.bin\n"
+    "  gguf     model.gguf (GGUF v3, F32, llama.* keys and the tokenizer)\n"
+    "--tokenizer is the model's BPE file; it may be left out for a byte-level (264-id) model.\n"
+    "The checkpoint's config and provenance text travel along, so 'srlm import' gives back\n"
+    "the same bytes (llama2.c: needs rope_theta 10000, norm_eps 1e-5; see README).\n";
+
+static int cmd_export(int argc, char **argv) {
+    Opts o = opts_make(argc, argv, "export");
+    const char *model_path, *format, *dir, *tok_path, *why;
+    Model m;
+    Tokenizer tok;
+    Buf b = {0, 0, 0};
+    uint8_t *data;
+    size_t n;
+    char *meta = NULL;
+    int first, second;
+    if (wants_help(argc, argv)) { fputs(export_help, stdout); return 0; }
+    model_path = opt_str(&o, "--model", NULL);
+    format = opt_str(&o, "--format", NULL);
+    dir = opt_str(&o, "--out", NULL);
+    tok_path = opt_str(&o, "--tokenizer", NULL);
+    opts_done(&o);
+    if (!model_path || !format || !dir) die("export: --model, --format and --out are required (see 'srlm export --help')");
+    if (strcmp(format, "hf") != 0 && strcmp(format, "llama2c") != 0 && strcmp(format, "gguf") != 0)
+        die("export: unknown --format '%s' (hf, llama2c, gguf)", format);
+    if (read_file(model_path, &data, &n) != 0) return 1;
+    if ((why = ckpt_parse(&m, data, n, &meta))) die("%s: %s", model_path, why);
+    free(data);
+    export_tokenizer(&tok, tok_path, m.cfg.vocab_size);
+    if (!utf8_valid(meta, strlen(meta)))
+        fprintf(stderr, "srlm: export: warning: the provenance text is not valid UTF-8; it is stored with U+FFFD\n");
+    if (mkdir(dir, 0777) != 0 && errno != EEXIST) die("%s: cannot create directory: %s", dir, strerror(errno));
+    if (strcmp(format, "hf") == 0) {
+        st_build(&b, &m, meta);
+        export_write(dir, "model.safetensors", &b);
+        hf_config_build(&b, &m.cfg);
+        export_write(dir, "config.json", &b);
+        if ((second = duplicate_spelling(&tok, &first)) >= 0)
+            fprintf(stderr, "srlm: export: tokenizer.json not written: ids %d and %d spell the same bytes, which a "
+                            "string -> id vocabulary cannot hold\n", first, second);
+        else {
+            hf_tokenizer_build(&b, &tok);
+            export_write(dir, "tokenizer.json", &b);
+            hf_tokenizer_config_build(&b, &m.cfg);
+            export_write(dir, "tokenizer_config.json", &b);
+        }
+    } else if (strcmp(format, "llama2c") == 0) {
+        if ((why = l2c_build(&b, &m))) die("export: %s", why);
+        export_write(dir, "model.bin", &b);
+        l2c_tokenizer_build(&b, &tok);
+        export_write(dir, "tokenizer.bin", &b);
+    } else {
+        gguf_build(&b, &m, &tok, meta);
+        export_write(dir, "model.gguf", &b);
+    }
+    free(meta);
+    tok_free(&tok);
+    model_free(&m);
+    return 0;
+}
+
+static const char *import_help =
+    "usage: srlm import --format hf|llama2c|gguf --from PATH --out CKPT [--meta TEXT] [--context N]\n"
+    "Read another format into an srlm checkpoint:\n"
+    "  hf       PATH is a directory with config.json and model.safetensors (F32, F16 or BF16)\n"
+    "           of a LlamaForCausalLM; wq/wk rows are permuted back to interleaved RoPE\n"
+    "  llama2c  PATH is a legacy (v0) llama2.c checkpoint (rope_theta 10000, norm_eps 1e-5)\n"
+    "  gguf     PATH is a GGUF v2/v3 file of architecture llama with F32 or F16 tensors\n"
+    "  --meta TEXT     provenance text (default: the file's srlm.meta, else \"srlm import FORMAT\")\n"
+    "  --context N     max_seq_len to use instead of the file's\n";
+
+static int cmd_import(int argc, char **argv) {
+    Opts o = opts_make(argc, argv, "import");
+    const char *format, *from, *out, *meta_opt, *why;
+    int context;
+    Model m;
+    uint8_t *data = NULL, *cfg = NULL;
+    size_t n, cn;
+    char *meta = NULL, hex[65];
+    if (wants_help(argc, argv)) { fputs(import_help, stdout); return 0; }
+    format = opt_str(&o, "--format", NULL);
+    from = opt_str(&o, "--from", NULL);
+    out = opt_str(&o, "--out", NULL);
+    meta_opt = opt_str(&o, "--meta", NULL);
+    context = opt_int(&o, "--context", 0, 1, 65536);
+    opts_done(&o);
+    if (!format || !from || !out) die("import: --format, --from and --out are required (see 'srlm import --help')");
+    if (strcmp(format, "hf") == 0) {
+        char *cp = path_join(from, "config.json"), *sp = path_join(from, "model.safetensors"), *ip = path_join(from, "model.safetensors.index.json");
+        FILE *f = fopen(ip, "rb");
+        if (f) { fclose(f); die("%s: sharded safetensors are not supported (merge the shards into model.safetensors)", ip); }
+        if (read_file(cp, &cfg, &cn) != 0 || read_file(sp, &data, &n) != 0) return 1;
+        why = hf_import(&m, &meta, (const char *)cfg, cn, data, n, context);
+        if (why && strncmp(why, "config.json: ", 13) == 0) die("%s: %s", cp, why + 13);
+        if (why) die("%s: %s", sp, why);
+        free(cp); free(sp); free(ip); free(cfg);
+    } else if (strcmp(format, "llama2c") == 0) {
+        if (read_file(from, &data, &n) != 0) return 1;
+        if ((why = l2c_parse(&m, data, n))) die("%s: %s", from, why);
+        if (context > 0) die("import: --context is not supported for llama2c (the file's seq_len is the context)");
+        meta = xmalloc(32);
+        strcpy(meta, "srlm import llama2c");
+    } else if (strcmp(format, "gguf") == 0) {
+        if (read_file(from, &data, &n) != 0) return 1;
+        if ((why = gguf_import(&m, &meta, data, n, context))) die("%s: %s", from, why);
+    } else {
+        die("import: unknown --format '%s' (hf, llama2c, gguf)", format);
+    }
+    free(data);
+    if (ckpt_save(out, &m, meta_opt ? meta_opt : meta, hex) != 0) return 1;
+    printf("%s  sha256 %s\n", out, hex);
+    free(meta);
+    model_free(&m);
+    return 0;
+}
+
+
 /* The commands, in the order of the paper's loop; help text comes from here. */
 static const struct { const char *name; int (*run)(int, char **); const char *what; } commands[] = {
     {"tokenizer", cmd_tokenizer, "train | encode | decode a byte-level BPE tokenizer"},
@@ -3851,6 +5503,9 @@ static const struct { const char *name; int (*run)(int, char **); const char *wh
     {"answer", cmd_answer, "the model answers instruction JSONL (greedy), for a grader"},
     {"eval-rm", cmd_eval_rm, "reward-model metrics on ranked sets"},
     {"run", cmd_run, "the whole self-rewarding loop, evaluation and report"},
+    {"vectors", cmd_vectors, "reference vectors (logits, loss, gradients, AdamW, DPO, sampling) for ports"},
+    {"export", cmd_export, "write a checkpoint as Hugging Face safetensors, llama2.c or GGUF"},
+    {"import", cmd_import, "read Hugging Face safetensors, llama2.c or GGUF into a checkpoint"},
 };
 #define N_COMMANDS ((int)(sizeof commands / sizeof commands[0]))
 
