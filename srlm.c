@@ -105,6 +105,21 @@ static int write_file_atomic(const char *path, const void *data, size_t n) {
     return 0;
 }
 
+/* File names without their directories ("a/b/m1.ckpt,c/d.jsonl" -> "m1.ckpt,d.jsonl"),
+ * for provenance text: the same run in another directory writes the same bytes. */
+static void base_names(const char *paths, char *out, size_t cap) {
+    size_t n = 0;
+    const char *p = paths;
+    while (*p && n + 1 < cap) {
+        const char *start = p, *slash = NULL;
+        while (*p && *p != ',') { if (*p == '/') slash = p; p++; }
+        if (slash) start = slash + 1;
+        while (start < p && n + 1 < cap) out[n++] = *start++;
+        if (*p == ',' && n + 1 < cap) { out[n++] = ','; p++; }
+    }
+    out[n] = 0;
+}
+
 /* A growable byte buffer for building files in memory before the atomic write. */
 typedef struct { uint8_t *p; size_t n, cap; } Buf;
 
@@ -1727,7 +1742,7 @@ static void sft_checkpoint(const char *init, const Tokenizer *tok, const char *d
     Batcher bt;
     int n, dropped, i, longest = 0;
     long resp_tokens = 0;
-    char hex[65], meta[512];
+    char hex[65], meta[1024], names_init[256], names_data[512];
     ckpt_load(&m, init, NULL);
     if (tok_vocab_size(tok) != m.cfg.vocab_size)
         die("%s: the model's vocab %d does not match the tokenizer (%d)", init, m.cfg.vocab_size, tok_vocab_size(tok));
@@ -1742,8 +1757,10 @@ static void sft_checkpoint(const char *init, const Tokenizer *tok, const char *d
             "longest %d; %d steps of %d\n", label, init, data, n, dropped, resp_tokens, longest, t.steps, t.batch);
     bt.next = sft_next; bt.ctx = &sd;
     train_model(&m, &t, &bt, label);
-    snprintf(meta, sizeof meta, "srlm sft of %s on %s: %d steps of %d, lr %g, seed %llu", init, data, t.steps, t.batch,
-             (double)t.lr, (unsigned long long)t.seed);
+    base_names(init, names_init, sizeof names_init);
+    base_names(data, names_data, sizeof names_data);
+    snprintf(meta, sizeof meta, "srlm sft of %s on %s: %d steps of %d, lr %g, seed %llu", names_init, names_data, t.steps,
+             t.batch, (double)t.lr, (unsigned long long)t.seed);
     if (ckpt_save(out, &m, meta, hex) != 0) exit(1);
     fprintf(stderr, "[%s] %s  sha256 %s\n", label, out, hex);
     examples_free(sd.ex, n); free(sd.plan);
@@ -2443,7 +2460,7 @@ static void dpo_checkpoint(const char *init, const Tokenizer *tok, const char *p
     int n, dropped, s;
     DpoLog *log;
     Buf lb = {0, 0, 0};
-    char hex[65], meta[512];
+    char hex[65], meta[1024], names_init[256], names_pairs[256];
     ckpt_load(&m, init, NULL);
     if (tok_vocab_size(tok) != m.cfg.vocab_size)
         die("%s: the model's vocab %d does not match the tokenizer (%d)", init, m.cfg.vocab_size, tok_vocab_size(tok));
@@ -2462,8 +2479,10 @@ static void dpo_checkpoint(const char *init, const Tokenizer *tok, const char *p
                         "\"rewards/accuracies\": %.4f, \"rewards/margins\": %.6f, \"lr\": %.6g}\n",
                    log[s].step, log[s].loss, log[s].chosen, log[s].rejected, log[s].accuracy, log[s].margin, (double)log[s].lr);
     if (log_path && write_file_atomic(log_path, lb.p ? lb.p : (uint8_t *)"", lb.n) != 0) exit(1);
-    snprintf(meta, sizeof meta, "srlm dpo of %s on %s: beta %g, label smoothing %g, %d steps of %d, lr %g, seed %llu", init,
-             pairs_path, (double)dc->beta, (double)dc->label_smoothing, t.steps, t.batch, (double)t.lr,
+    base_names(init, names_init, sizeof names_init);
+    base_names(pairs_path, names_pairs, sizeof names_pairs);
+    snprintf(meta, sizeof meta, "srlm dpo of %s on %s: beta %g, label smoothing %g, %d steps of %d, lr %g, seed %llu",
+             names_init, names_pairs, (double)dc->beta, (double)dc->label_smoothing, t.steps, t.batch, (double)t.lr,
              (unsigned long long)t.seed);
     if (ckpt_save(out, &m, meta, hex) != 0) exit(1);
     fprintf(stderr, "[%s] %s  sha256 %s\n", label, out, hex);
