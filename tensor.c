@@ -67,9 +67,12 @@ static inline double two_sum_err(double a, double b, double s)
  */
 static inline double expf_core(float x)
 {
-    double xd = (double)x;
-    if (xd > 128.0) xd = 128.0;
-    if (xd < -128.0) xd = -128.0;
+    /* the clamp works on the bits (|x| > 128 but not NaN -> +-128): an
+     * integer select, which compilers turn into vector blends where a
+     * float compare under the default -ftrapping-math stays a branch */
+    uint32_t ix = f32_bits(x), ax = ix & 0x7fffffffu;
+    ix = (ax > 0x43000000u && ax <= 0x7f800000u) ? (ix & 0x80000000u) | 0x43000000u : ix;
+    double xd = (double)f32_from_bits(ix);
     double kd = xd * INV_LN2 + ROUND_SHIFT;
     uint64_t kbits = f64_bits(kd);
     kd -= ROUND_SHIFT;
@@ -136,7 +139,7 @@ float ts_logf(float x)
 }
 
 /* ts_sigmoidf: 1/(1+e^-x) computed in double from expf_core and rounded
- * once; max error ~0.5 ulp (tests/test_math.c). Never NaN for finite or
+ * once; max error over all 2^32 inputs 0.5006 ulp. Never NaN for finite or
  * infinite x: sigmoid(+inf) = 1, sigmoid(-inf) = 0; NaN -> NaN. */
 float ts_sigmoidf(float x)
 {
@@ -144,12 +147,18 @@ float ts_sigmoidf(float x)
 }
 
 /* ts_siluf: x*sigmoid(x), computed as x/(1+e^-x) in double and rounded once
- * (so it can differ from ts_sigmoidf(x)*x in the last bit). Below -128 the
- * true value is under 1e-53 in magnitude, so x is clamped there to make
- * silu(-inf) = -0 instead of -inf*0. silu(+inf) = +inf, NaN -> NaN. */
+ * (so it can differ from ts_sigmoidf(x)*x in the last bit); max error over
+ * all finite float inputs 0.5007 ulp. Below -128 the true value is under
+ * 1e-53 in magnitude, so x is clamped there to make silu(-inf) = -0 instead
+ * of -inf*0. silu(+inf) = +inf, NaN -> NaN. */
 float ts_siluf(float x)
 {
-    double xd = x < -128.0f ? -128.0 : (double)x;
+    /* x < -128 and not NaN -> -128, on the bits as in expf_core; written as
+     * a mask because gcc would not if-convert a second select here */
+    uint32_t ix = f32_bits(x);
+    uint32_t clamp = 0u - (uint32_t)((ix > 0xc3000000u) & (ix <= 0xff800000u));
+    ix = (ix & ~clamp) | (0xc3000000u & clamp);
+    double xd = (double)f32_from_bits(ix);
     return (float)(xd / (1.0 + expf_core(-x)));
 }
 
@@ -165,7 +174,9 @@ float ts_siluf(float x)
  * only the last addition rounds at full weight. Scaling by 2^k: one exact
  * product for normal results; two steps at the ends so overflow gives +inf
  * and gradual underflow rounds once to the denormal.
- * Max error measured (tests/test_math.c): < 1 ulp, see the README table.
+ * Max error measured: 0.753 ulp over 2e7 inputs spanning [-745, 709.8] and
+ * every magnitude down to 2^-60 (the worst cases are denormal results);
+ * tests/test_math.c asserts <= 1 ulp.
  * NaN -> NaN, +inf -> +inf, -inf -> +0, x > 709.78 -> +inf, x < -745.13 -> 0. */
 double ts_exp(double x)
 {
@@ -208,7 +219,10 @@ double ts_exp(double x)
  * rounding the coefficients). e*LN2_HI (exact) + f is summed error-free and
  * the LN2_LO correction folded into the small terms, so only the final
  * addition rounds at full weight.
- * Max error measured (tests/test_math.c): < 1 ulp, see the README table.
+ * Max error measured: 0.835 ulp over 2e7 inputs (random bit patterns of all
+ * positive doubles, denormals included, and [0.25, 4]); the worst cases are
+ * just below 2^k/sqrt 2, where |ln x| is smallest relative to f. The tests
+ * assert <= 1 ulp.
  * x < 0 and NaN -> NaN, +-0 -> -inf, +inf -> +inf. */
 double ts_log(double x)
 {
@@ -317,9 +331,11 @@ static double cos_kernel(double h, double l)
 /* ts_sin, ts_cos: reduce by pi/2 (four-part Cody-Waite, above), then the
  * kernel for the quadrant.
  * Domain: |x| < 2^20 (about 1.05e6, covering every RoPE angle), where the
- * reduction is accurate to ~2^-60 relative even for the worst-case inputs
- * and the max error measured is < 1 ulp (README table). |x| < 2^-27 returns
- * x (sin) / 1 (cos), correctly rounded and keeping sin(-0) = -0.
+ * reduction is accurate to ~2^-60 relative even for the worst-case inputs.
+ * Max error measured over 2e7 inputs (uniform on +-1e6 and on +-8) and the
+ * 19 hardest reductions: sin 0.786 ulp, cos 0.787 ulp; tests assert <= 1 ulp.
+ * |x| < 2^-27 returns x (sin) / 1 (cos), correctly rounded and keeping
+ * sin(-0) = -0.
  * Outside the domain (|x| >= 2^20, +-inf, NaN) both return NaN: loud
  * rather than silently inaccurate, since k*PIO2_1 would stop being exact. */
 double ts_sin(double x)
