@@ -1787,6 +1787,7 @@ static JudgeConfig judge_config_default(void) {
 
 typedef struct {
     float score;      /* mean of the valid parses */
+    float score_sum;  /* their sum, in sample order */
     int has_score;    /* 0: every sample failed to parse (or the prompt did not fit) */
     int n_valid, n_failed, too_long;
     char **judgments; /* samples texts (when kept) */
@@ -1819,7 +1820,7 @@ static void judge_many(const Model *m, Decoder *d, const Tokenizer *tok, const J
         size_t tl;
         char *text = decode_ids(tok, gen[j], (size_t)glen[j], &tl);
         float s;
-        if (judge_score_parse(text, tl, &s)) { o->score += s; o->n_valid++; }
+        if (judge_score_parse(text, tl, &s)) { o->score_sum += s; o->n_valid++; }
         else o->n_failed++;
         if (keep_text) o->judgments[o->n_valid + o->n_failed - 1] = text; else free(text);
         free(gen[j]);
@@ -1828,7 +1829,7 @@ static void judge_many(const Model *m, Decoder *d, const Tokenizer *tok, const J
     for (i = 0; i < n; i++) {
         out[i].has_score = out[i].n_valid > 0;
         /* mean in a fixed order: the sum above runs over samples 0..S-1 */
-        if (out[i].has_score) out[i].score /= (float)out[i].n_valid;
+        if (out[i].has_score) out[i].score = out[i].score_sum / (float)out[i].n_valid;
     }
     free(prompts); free(plen); free(gen); free(glen); free(seeds); free(item);
 }
@@ -2227,7 +2228,7 @@ static char **self_instruct(const Model *pm, const Tokenizer *tok, char *const *
 
 typedef struct {
     PromptStats prompts;
-    int candidates, bad_utf8, judgments, parse_failures, unscored, pairs, ties;
+    int candidates, bad_utf8, judgments, parse_failures, unscored, pairs, ties, identical;
 } AiftStats;
 
 /* Build AIFT(Mt) and write it as TRL-style preference JSONL. */
@@ -2275,28 +2276,41 @@ static void aift_build(const Model *mt, const Model *prompt_model, const Tokeniz
     }
     fprintf(stderr, "  self-judging: %d candidates x %d samples\n", total, cfg->judge.samples);
     judge_many(mt, &d, tok, jt, total, inst, resp, seeds, &cfg->judge, 0, jud);
-    /* (d) pairs */
+    /* (d) pairs. Candidates with identical text are one response: their
+     * judgments are pooled (all valid scores averaged, in candidate order),
+     * so sampling noise cannot make a text preferred to itself. */
     st->candidates = total;
     for (i = 0; i < n_prompts; i++) {
-        int best = -1, worst = -1;
+        int best = -1, worst = -1, distinct = 0, k0;
+        float sum[64], mean[64];
+        int cnt[64], rep[64];
+        if (N > 64) die("internal: at most 64 candidates per prompt");
         for (j = 0; j < N; j++) {
-            int k = i * N + j;
+            int k = i * N + j, r;
             st->judgments += jud[k].n_valid + jud[k].n_failed;
             st->parse_failures += jud[k].n_failed;
             if (!resp_ok[k]) { st->bad_utf8++; continue; } /* JSON could not carry it exactly */
-            if (!jud[k].has_score) { st->unscored++; continue; }
-            if (best < 0 || jud[k].score > jud[best].score) best = k;
-            if (worst < 0 || jud[k].score < jud[worst].score) worst = k;
+            for (r = 0; r < distinct && strcmp(resp[rep[r]], resp[k]) != 0; r++) {}
+            if (r == distinct) { rep[r] = k; sum[r] = 0.0f; cnt[r] = 0; distinct++; }
+            sum[r] += jud[k].score_sum;
+            cnt[r] += jud[k].n_valid;
         }
-        if (best < 0 || worst < 0) continue;
-        if (jud[best].score == jud[worst].score) { st->ties++; continue; }
+        for (k0 = 0; k0 < distinct; k0++) {
+            if (cnt[k0] == 0) { st->unscored++; continue; }
+            mean[k0] = sum[k0] / (float)cnt[k0];
+            if (best < 0 || mean[k0] > mean[best]) best = k0;
+            if (worst < 0 || mean[k0] < mean[worst]) worst = k0;
+        }
+        if (distinct == 1) { st->identical++; continue; }
+        if (best < 0 || best == worst) { if (best >= 0) st->ties++; continue; }
+        if (mean[best] == mean[worst]) { st->ties++; continue; }
         buf_str(out, "{\"prompt\": ");
         json_put_string(out, prompts[i], strlen(prompts[i]));
         buf_str(out, ", \"chosen\": ");
-        json_put_string(out, resp[best], strlen(resp[best]));
+        json_put_string(out, resp[rep[best]], strlen(resp[rep[best]]));
         buf_str(out, ", \"rejected\": ");
-        json_put_string(out, resp[worst], strlen(resp[worst]));
-        buf_printf(out, ", \"score_chosen\": %.9g, \"score_rejected\": %.9g}\n", (double)jud[best].score, (double)jud[worst].score);
+        json_put_string(out, resp[rep[worst]], strlen(resp[rep[worst]]));
+        buf_printf(out, ", \"score_chosen\": %.9g, \"score_rejected\": %.9g}\n", (double)mean[best], (double)mean[worst]);
         st->pairs++;
     }
     for (i = 0; i < n_prompts; i++) { free(pids[i * N]); free(prompts[i]); }
@@ -2785,10 +2799,10 @@ static void free_strings(char **s, int n) { int i; for (i = 0; i < n; i++) free(
 static void aift_stats_json(Buf *b, const AiftStats *s) {
     buf_printf(b, "{\"prompts_generated\": %d, \"prompts_kept\": %d, \"dropped_length\": %d, \"dropped_special_or_utf8\": %d, "
                   "\"dropped_similar\": %d, \"dropped_heldout\": %d, \"surplus\": %d, \"candidates\": %d, \"candidates_bad_utf8\": %d, "
-                  "\"judgments\": %d, \"parse_failures\": %d, \"unscored\": %d, \"pairs\": %d, \"ties\": %d}\n",
+                  "\"judgments\": %d, \"parse_failures\": %d, \"unscored\": %d, \"identical\": %d, \"pairs\": %d, \"ties\": %d}\n",
                s->prompts.generated, s->prompts.kept, s->prompts.too_short_or_long, s->prompts.special_or_bad_utf8,
                s->prompts.similar, s->prompts.heldout, s->prompts.surplus, s->candidates, s->bad_utf8, s->judgments, s->parse_failures,
-               s->unscored, s->pairs, s->ties);
+               s->unscored, s->identical, s->pairs, s->ties);
 }
 
 static void stage_aift(const RunConfig *rc, const Tokenizer *tok, const JudgeTemplate *jt, const char *mt_path,
@@ -3073,18 +3087,19 @@ static void run_report(const RunConfig *rc, int n_models, Buf *summary) {
         write_text(rc, "rm_by_model.svg", &svg); svg.n = 0;
     }
     buf_str(&r, "\n![reward modelling](rm_by_model.svg)\n\n## Self-generated preference data\n\n"
-                "| data | prompts generated | kept | candidates | judgments | parse failures % | unscored | ties | pairs | paper pairs |\n"
-                "|---|---|---|---|---|---|---|---|---|---|\n");
+                "| data | prompts generated | kept | candidates | judgments | parse failures % | unscored | all 4 identical | ties | pairs | paper pairs |\n"
+                "|---|---|---|---|---|---|---|---|---|---|---|\n");
     for (i = 1; i <= 2; i++) {
         char fn[32], *p;
         double j;
         snprintf(fn, sizeof fn, "aift%d.stats.json", i);
         p = run_path(rc, fn);
         j = json_file_number(p, "judgments");
-        buf_printf(&r, "| AIFT(M%d) | %.0f | %.0f | %.0f | %.0f | %.2f | %.0f | %.0f | %.0f | %s |\n", i,
+        buf_printf(&r, "| AIFT(M%d) | %.0f | %.0f | %.0f | %.0f | %.2f | %.0f | %.0f | %.0f | %.0f | %s |\n", i,
                    json_file_number(p, "prompts_generated"), json_file_number(p, "prompts_kept"),
                    json_file_number(p, "candidates"), j, j > 0 ? 100 * json_file_number(p, "parse_failures") / j : 0.0,
-                   json_file_number(p, "unscored"), json_file_number(p, "ties"), json_file_number(p, "pairs"),
+                   json_file_number(p, "unscored"), json_file_number(p, "identical"), json_file_number(p, "ties"),
+                   json_file_number(p, "pairs"),
                    i == 1 ? "3,964" : "6,942");
         buf_printf(summary, "%sAIFT(M%d): %.0f pairs from %.0f prompts, judge parse failures %.2f%%\n", i == 1 ? "\n" : "", i,
                    json_file_number(p, "pairs"), json_file_number(p, "prompts_kept"),
