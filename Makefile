@@ -55,7 +55,7 @@ BENCH_SRC = $(wildcard tests/bench_*.c)
 BENCH_BIN = $(patsubst tests/%.c,$(BUILD)/%,$(BENCH_SRC))
 $(BUILD)/bench_%: tests/bench_%.c srlm.c $(CORE_SRC) $(CORE_HDR)
 	@mkdir -p $(BUILD)
-	$(CC) $(REQUIRED) -O3 $(CFLAGS) -o $@ $< $(CORE_SRC) $(LDLIBS)
+	$(CC) $(CFLAGS_ALL) -o $@ $< $(CORE_SRC) $(LDLIBS)
 
 bench: $(BENCH_BIN)
 	@for b in $(BENCH_BIN); do ./$$b || exit 1; done

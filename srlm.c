@@ -7,7 +7,18 @@
  *   3. checkpoints: a versioned little-endian file with a SHA-256 trailer
  *   4. training: AdamW, learning-rate schedule, gradient clipping, the loop
  *   5. generation: KV cache, batched decode steps, sampling
- *   6. the command line
+ *   6. data files: JSON Lines
+ *   7. the chat format
+ *   8. LLM-as-a-Judge: the template and the score parser
+ *   9. seed fine-tuning (SFT baseline, M1)
+ *  10. judging a response three times
+ *  11. reward-model metrics
+ *  12. AIFT(Mt): self-instruct prompts, candidates, self-judging, pairs
+ *  13. DPO
+ *  14. evaluation with an external grader
+ *  15. the report and its SVG charts
+ *  16. the loop (srlm run), resumable stage by stage
+ *  17. the command line (18: reference vectors, export, import)
  *
  * Numerics (math, RNG, ops) live in tensor.c, BPE in tokenizer.c.
  */
@@ -2705,7 +2716,7 @@ static void run_defaults(RunConfig *rc, const char *preset) {
     memset(rc, 0, sizeof *rc);
     rc->preset = preset;
     rc->seed = 1;
-    rc->sft_epochs = 3; rc->sft_batch = 16; rc->sft_lr = 1e-3f; rc->sft_lr_min = 1e-4f; rc->dropout = 0.1f;
+    rc->sft_epochs = 2; rc->sft_batch = 16; rc->sft_lr = 1e-3f; rc->sft_lr_min = 1e-4f; rc->dropout = 0.1f;
     rc->dpo_epochs = 2; rc->dpo_batch = 16; rc->dpo_lr = 2e-4f; rc->dpo_lr_min = 2e-5f; rc->beta = 0.1f;
     rc->label_smoothing = 0.0f;
     rc->aift = aift_config_default();

@@ -87,7 +87,7 @@ int main(void) {
         nq = (size_t)S.B * S.T * S.H * S.hd; nk = (size_t)S.B * S.T * S.KVH * S.hd; na = (size_t)S.B * S.H * S.T * S.T;
         S.x[0] = rand_buf(nq); S.x[1] = rand_buf(nk); S.x[2] = rand_buf(nk); S.x[3] = rand_buf(nq);
         S.x[4] = rand_buf(na); S.x[5] = rand_buf(nq); S.x[6] = rand_buf(nk); S.x[7] = rand_buf(nk);
-        S.x[8] = rand_buf(nq); S.x[9] = rand_buf((size_t)S.T);
+        S.x[8] = rand_buf(nq); S.x[9] = rand_buf((size_t)S.T * S.T); /* datt_buf: T*T */
         tf = best_time(att_fwd);
         tb = best_time(att_bwd);
         printf("attention B=16 T=128 H=4 KVH=%d hd=32  fwd %.2f ms  bwd %.2f ms\n", S.KVH, tf * 1e3, tb * 1e3);

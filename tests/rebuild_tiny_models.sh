@@ -4,7 +4,7 @@
 # committed (MANIFEST digests, then the tokenizer and M0 byte for byte).
 set -eu
 out=build/rebuild
-mkdir -p $out
+mkdir -p $out/data
 start=$(date +%s)
 args=$(make -s --no-print-directory print-world-args)
 m0args=$(make -s --no-print-directory print-m0-args)

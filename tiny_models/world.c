@@ -534,6 +534,7 @@ typedef struct {
     int grade;           /* 0..5 */
     unsigned held;       /* CRIT_* bits held, each judged on its own */
     const char *reason;  /* why the ladder stopped */
+    char given[ANS_CAP]; /* the response's answer: its first well-formed claim ("" if none) */
 } Grade;
 
 /* Is tok a whole token of s? Tokens are maximal runs of ASCII letters, or of digits. */
@@ -569,6 +570,7 @@ typedef struct {
     int first_useful;   /* the first one is at least half right */
     int first_exact;    /* the first one is exactly right */
     int conflict;       /* a later well-formed claim differs from the answer */
+    char first[ANS_CAP];/* the first well-formed claim (cut to fit) */
 } Claims;
 
 static long long small_number(const char *p, size_t n) {  /* n <= 3 digits */
@@ -641,6 +643,9 @@ static void claim_see(Claims *c, const char *p, size_t n) {
     if (!claim_well_formed(c, p, n)) return;
     exact = n == strlen(c->ans) && memcmp(p, c->ans, n) == 0;
     if (c->nwell++ == 0) {
+        size_t k = n < sizeof c->first - 1 ? n : sizeof c->first - 1;
+        memcpy(c->first, p, k);
+        c->first[k] = 0;
         c->first_useful = claim_half_right(c, p, n);
         c->first_exact = exact;
     } else if (!exact) {
@@ -777,6 +782,7 @@ static Grade grade_task(const Task *t, const char *resp, size_t n) {
     if (c.nwell) g.held |= CRIT_SUBSTANTIAL;
     if (c.nwell && c.first_useful) g.held |= CRIT_USEFUL;
     if (c.nwell && c.first_exact && !c.conflict) g.held |= CRIT_CORRECT;
+    memcpy(g.given, c.first, sizeof g.given);
     trim(&r, &rn);
     if (rn == strlen(canon) && memcmp(r, canon, rn) == 0) g.held |= CRIT_IMPECCABLE;
     g.grade = 0;
@@ -800,6 +806,7 @@ static Grade grade_response(const char *ins, size_t ins_n, const char *resp, siz
         g.grade = 0;
         g.held = 0;
         g.reason = "unknown task";
+        g.given[0] = 0;
         return g;
     }
     return grade_task(&t, resp, resp_n);
@@ -876,12 +883,13 @@ static const char *template_load(const char *path, char *buf, size_t *len) {
     return NULL;
 }
 
-/* The judgment an EFT example teaches: first the expected answer (the
- * canonical sentence: the judge works the task out before comparing, so
- * judging rests on the same skill as answering), then the criteria met and
- * the first one failed, then "Score: N". Worded a little differently from
- * draw to draw. */
-static void judgment_text(Rng *r, const Grade *g, int extra_text, const char *canon, char *out, size_t cap) {
+/* The judgment an EFT example teaches: first the expected answer and the
+ * answer the response gives (`Expected "tenalp", given "tenapl".`: the judge
+ * works the task out and sets the two side by side, so judging rests on the
+ * same skill as answering and the comparison is local), then the criteria
+ * met and the first one failed, then "Score: N". Worded a little differently
+ * from draw to draw. */
+static void judgment_text(Rng *r, const Grade *g, int extra_text, const Task *t, char *out, size_t cap) {
     static const char *const opener[2] = {"The response is", "This response is"};
     static const char *const clause[6][2] = {
         {" not relevant: it does not mention the input of the question.",
@@ -898,10 +906,16 @@ static void judgment_text(Rng *r, const Grade *g, int extra_text, const char *ca
          " relevant, substantial, useful, correct, and impeccable with nothing extra."},
     };
     const char *body;
+    char ans[ANS_CAP];
+    const char *q = answers_string(t->fam) ? "\"" : "";
+    task_answer(t, ans);
     out[0] = 0;
-    str_cat(out, cap, "Expected: ");
-    str_cat(out, cap, canon);
-    str_cat(out, cap, " ");
+    str_cat(out, cap, "Expected ");
+    str_cat(out, cap, q); str_cat(out, cap, ans); str_cat(out, cap, q);
+    str_cat(out, cap, ", given ");
+    if (g->given[0]) { str_cat(out, cap, q); str_cat(out, cap, g->given); str_cat(out, cap, q); }
+    else str_cat(out, cap, "nothing");
+    str_cat(out, cap, ". ");
     str_cat(out, cap, opener[rng_below(r, 2)]);
     if (g->grade == 3 && strcmp(g->reason, "conflicting answers") == 0)
         body = " relevant, substantial and useful, but it also gives a conflicting answer.";
@@ -945,7 +959,7 @@ static void options_default(WorldOptions *o) {
     o->families = (1u << NFAM) - 1;
     o->corpus_bytes = 3000000;
     o->n_ift = 3200; o->ift_good_pct = 85;
-    o->n_eft_train = 1602; o->n_eft_eval = 540;
+    o->n_eft_train = 3000; o->n_eft_eval = 540;
     o->n_test = 256; o->n_ranked = 200;
 }
 
@@ -1570,7 +1584,7 @@ static void gen_eft(const World *wd, Buf *out, int n, int bucket, uint64_t tag, 
         draw_pair(wd, &r, fam, bucket, target, &keys, &seen, &t, ins, resp);
         g = grade_task(&t, resp, strlen(resp));
         task_canonical(&t, canon, sizeof canon);
-        judgment_text(&r, &g, strstr(resp, canon) != NULL, canon, judgment, sizeof judgment);
+        judgment_text(&r, &g, strstr(resp, canon) != NULL, &t, judgment, sizeof judgment);
         prompt.n = 0;
         judge_fill(&prompt, wd->tmpl, wd->tmpl_len, ins, strlen(ins), resp, strlen(resp));
         sprintf(id, "%s-%05d", id_prefix, i);
