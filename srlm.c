@@ -2646,7 +2646,7 @@ static void svg_begin(Buf *b, int w, int h, const char *title) {
 
 /* Horizontal stacked bars of win/tie/loss percentages, one per comparison. */
 static void svg_winrate(Buf *b, int n, const char *const *labels, const HeadToHead *h) {
-    int i, W = 640, rowh = 28, top = 40, left = 130, barw = 460;
+    int i, W = 680, rowh = 28, top = 40, left = 180, barw = 470;
     svg_begin(b, W, top + n * rowh + 40, "Head-to-head on held-out prompts (win / tie / loss)");
     for (i = 0; i < n; i++) {
         int tot = h[i].win + h[i].tie + h[i].loss, y = top + i * rowh;
