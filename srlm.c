@@ -2192,7 +2192,11 @@ static char **self_instruct(const Model *pm, const Tokenizer *tok, char *const *
             prompts[i][0] = TOK_BOS;
             memcpy(prompts[i] + 1, ids, n_ids * sizeof(int));
             plen[i] = (int)n_ids + 1;
-            if (plen[i] + g.max_new >= pm->cfg.max_seq_len) plen[i] = pm->cfg.max_seq_len - g.max_new - 1; /* keep the tail */
+            if (plen[i] + g.max_new >= pm->cfg.max_seq_len) { /* too long: keep <|bos|> and the tail ("... Task:") */
+                int keep = pm->cfg.max_seq_len - g.max_new - 2;
+                memmove(prompts[i] + 1, prompts[i] + plen[i] - keep, (size_t)keep * sizeof(int));
+                plen[i] = keep + 1;
+            }
             seeds[i] = hash64(hash64(cfg->seed, 0x70726f6d7074ull), (uint64_t)r * (uint64_t)per_round + (uint64_t)i);
             free(ids); free(b.p);
         }
