@@ -1186,6 +1186,13 @@ static void tokenizer_load(Tokenizer *tok, const char *path) {
     free(data);
 }
 
+/* A model and a tokenizer belong together only when their vocabularies agree. */
+static void tokenizer_check_model(const Tokenizer *tok, const char *tok_path, const Model *m, const char *model_path) {
+    if (tok_vocab_size(tok) != m->cfg.vocab_size)
+        die("%s: tokenizer vocab %d does not match the model %s (%d)", tok_path ? tok_path : "tokenizer",
+            tok_vocab_size(tok), model_path, m->cfg.vocab_size);
+}
+
 /* ==========================================================================
  * 6. Data files: JSON Lines
  *
@@ -1755,8 +1762,7 @@ static void sft_checkpoint(const char *init, const Tokenizer *tok, const char *d
     long resp_tokens = 0;
     char hex[65], meta[1024], names_init[256], names_data[512];
     ckpt_load(&m, init, NULL);
-    if (tok_vocab_size(tok) != m.cfg.vocab_size)
-        die("%s: the model's vocab %d does not match the tokenizer (%d)", init, m.cfg.vocab_size, tok_vocab_size(tok));
+    tokenizer_check_model(tok, NULL, &m, init);
     sd.ex = sft_load_examples(data, tok, m.cfg.max_seq_len, &n, &dropped);
     if (n == 0) die("%s: no usable examples", data);
     for (i = 0; i < n; i++) { if (sd.ex[i].n > longest) longest = sd.ex[i].n; resp_tokens += sd.ex[i].n - sd.ex[i].resp_start; }
@@ -2491,8 +2497,7 @@ static void dpo_checkpoint(const char *init, const Tokenizer *tok, const char *p
     Buf lb = {0, 0, 0};
     char hex[65], meta[1024], names_init[256], names_pairs[256];
     ckpt_load(&m, init, NULL);
-    if (tok_vocab_size(tok) != m.cfg.vocab_size)
-        die("%s: the model's vocab %d does not match the tokenizer (%d)", init, m.cfg.vocab_size, tok_vocab_size(tok));
+    tokenizer_check_model(tok, NULL, &m, init);
     pp = pairs_load(pairs_path, tok, m.cfg.max_seq_len, &n, &dropped);
     if (n == 0) die("%s: no preference pairs to train on (the judge gave every candidate the same score?)", pairs_path);
     if (t.batch > n) t.batch = n;
@@ -3330,8 +3335,8 @@ static int cmd_train(int argc, char **argv) {
         m.cfg.vocab_size = tok_path ? tok_vocab_size(&tok) : TOK_N_BYTES + TOK_N_SPECIAL;
         model_init_buffers(&m);
         model_init_random(&m, t.seed);
-    } else if (tok_path && m.cfg.vocab_size != tok_vocab_size(&tok)) {
-        die("%s: model vocab %d does not match tokenizer %s (%d)", init_path, m.cfg.vocab_size, tok_path, tok_vocab_size(&tok));
+    } else if (tok_path) {
+        tokenizer_check_model(&tok, tok_path, &m, init_path);
     }
     if (t.seq > m.cfg.max_seq_len) die("train: --seq %d exceeds the model context %d", t.seq, m.cfg.max_seq_len);
     if (read_file(data_path, &text, &n_text) != 0) return 1;
@@ -3391,8 +3396,7 @@ static int cmd_sample(int argc, char **argv) {
     ckpt_load(&m, model_path, NULL);
     if (tok_path) {
         tokenizer_load(&tok, tok_path);
-        if (tok_vocab_size(&tok) != m.cfg.vocab_size)
-            die("%s: tokenizer vocab %d does not match the model's %d", tok_path, tok_vocab_size(&tok), m.cfg.vocab_size);
+        tokenizer_check_model(&tok, tok_path, &m, model_path);
     }
     prompts = xcalloc((size_t)n, sizeof(int *));
     plen = xcalloc((size_t)n, sizeof(int));
@@ -3458,10 +3462,6 @@ static int cmd_info(int argc, char **argv) {
     return 0;
 }
 
-static void tokenizer_check_model(const Tokenizer *tok, const char *tok_path, const Model *m, const char *model_path) {
-    if (tok_vocab_size(tok) != m->cfg.vocab_size)
-        die("%s: tokenizer vocab %d does not match the model %s (%d)", tok_path, tok_vocab_size(tok), model_path, m->cfg.vocab_size);
-}
 
 static const char *sft_help =
     "usage: srlm sft --model CKPT --tokenizer TOK --data A.jsonl[,B.jsonl...] --out CKPT [options]\n"
