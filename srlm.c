@@ -2558,6 +2558,19 @@ static char **answer_prompts(const Model *m, const Tokenizer *tok, char *const *
     return ans;
 }
 
+/* Answers as JSONL, one {"index", "instruction", "response", "tokens"} per
+ * line: the input a grader reads. */
+static void answers_jsonl(Buf *b, char *const *inst, char *const *ans, const int *ntok, int n) {
+    int i;
+    for (i = 0; i < n; i++) {
+        buf_printf(b, "{\"index\": %d, \"instruction\": ", i);
+        json_put_string(b, inst[i], strlen(inst[i]));
+        buf_str(b, ", \"response\": ");
+        json_put_string(b, ans[i], strlen(ans[i]));
+        buf_printf(b, ", \"tokens\": %d}\n", ntok[i]);
+    }
+}
+
 /* Raw-text continuation (no chat format) of each text up to the end of its
  * line, greedy; returns text + continuation. Probes what M0 knows. */
 static char **continue_lines(const Model *m, const Tokenizer *tok, char *const *text, int n, int max_new, int *ntok) {
@@ -2894,26 +2907,22 @@ static void stage_answers(const RunConfig *rc, const Tokenizer *tok, const char 
     char fn[64], *ans_path, *grade_path;
     Model m;
     char **inst, **ans;
-    int n, i, *ntok;
+    int n, n_all, *ntok;
     Buf b = {0, 0, 0};
     snprintf(fn, sizeof fn, "answers_%s.jsonl", name); ans_path = run_path(rc, fn);
     snprintf(fn, sizeof fn, "grades_%s.jsonl", name); grade_path = run_path(rc, fn);
     if (!path_exists(ans_path)) {
         fprintf(stderr, "[eval] %s answers the test prompts\n", name);
         ckpt_load(&m, model_path, NULL);
-        inst = load_field(rc->test, "instruction", &n);
-        if (rc->eval_limit > 0 && n > rc->eval_limit) n = rc->eval_limit;
+        inst = load_field(rc->test, "instruction", &n_all);
+        n = rc->eval_limit > 0 && n_all > rc->eval_limit ? rc->eval_limit : n_all;
         ntok = xcalloc((size_t)n, sizeof(int));
         ans = answer_prompts(&m, tok, inst, n, rc->answer_max_new, ntok);
-        for (i = 0; i < n; i++) {
-            buf_printf(&b, "{\"index\": %d, \"instruction\": ", i); json_put_string(&b, inst[i], strlen(inst[i]));
-            buf_str(&b, ", \"response\": "); json_put_string(&b, ans[i], strlen(ans[i]));
-            buf_printf(&b, ", \"tokens\": %d}\n", ntok[i]);
-        }
+        answers_jsonl(&b, inst, ans, ntok, n);
         if (write_file_atomic(ans_path, b.p, b.n) != 0) exit(1);
         free(b.p); free(ntok);
         free_strings(ans, n);
-        free_strings(inst, rc->eval_limit > 0 ? n : n);
+        free_strings(inst, n_all);
         model_free(&m);
         remove(grade_path); /* grades always follow their answers */
     }
@@ -3621,7 +3630,7 @@ static const char *answer_help =
 static int cmd_answer(int argc, char **argv) {
     Opts o = opts_make(argc, argv, "answer");
     const char *model_path, *tok_path, *in_path, *out_path, *raw;
-    int max_new, n, i, *ntok;
+    int max_new, n, *ntok;
     Model m;
     Tokenizer tok;
     char **inst, **ans;
@@ -3647,11 +3656,7 @@ static int cmd_answer(int argc, char **argv) {
     } else {
         ans = answer_prompts(&m, &tok, inst, n, max_new, ntok);
     }
-    for (i = 0; i < n; i++) {
-        buf_printf(&b, "{\"index\": %d, \"instruction\": ", i); json_put_string(&b, inst[i], strlen(inst[i]));
-        buf_str(&b, ", \"response\": "); json_put_string(&b, ans[i], strlen(ans[i]));
-        buf_printf(&b, ", \"tokens\": %d}\n", ntok[i]);
-    }
+    answers_jsonl(&b, inst, ans, ntok, n);
     if (out_path) { if (write_file_atomic(out_path, b.p ? b.p : (uint8_t *)"", b.n) != 0) return 1; }
     else fwrite(b.p, 1, b.n, stdout);
     free(b.p); free(ntok);
