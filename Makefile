@@ -71,7 +71,7 @@ TOKENIZER = tiny_models/tokenizer.tok
 TOK_VOCAB = 768
 M0 = tiny_models/m0.ckpt
 M0_ARGS = --dim 128 --layers 4 --heads 4 --kv-heads 4 --hidden 352 --context 320 --tied 1 \
-          --steps 1500 --batch 16 --seq 256 --lr 3e-3 --lr-min 3e-4 --warmup 30 --wd 0.1 --seed 1 --log-every 100
+          --steps 2000 --batch 16 --seq 256 --lr 3e-3 --lr-min 3e-4 --warmup 30 --wd 0.1 --seed 1 --log-every 100
 
 $(DATA)/MANIFEST: tiny_models/world
 	@mkdir -p $(DATA)

@@ -1798,7 +1798,7 @@ typedef struct { int samples; float temperature, top_p; int max_new; } JudgeConf
 
 static JudgeConfig judge_config_default(void) {
     JudgeConfig jc;
-    jc.samples = 3; jc.temperature = 0.7f; jc.top_p = 0.9f; jc.max_new = 96; /* a judgment states the expected answer first */
+    jc.samples = 3; jc.temperature = 0.7f; jc.top_p = 0.9f; jc.max_new = 144; /* a judgment works the answer out letter by letter first */
     return jc;
 }
 
@@ -2939,6 +2939,70 @@ static void stage_answers(const RunConfig *rc, const Tokenizer *tok, const char 
     free(ans_path); free(grade_path);
 }
 
+/* Evaluation only, after the loop: the grader grades the chosen and the
+ * rejected response of every AIFT pair (audit_aiftN.jsonl, chosen then
+ * rejected per pair). This measures the paper's premise directly, whether
+ * the model's own judgments prefer the better of its own responses; nothing
+ * here flows back into training. */
+static void stage_pair_audit(const RunConfig *rc, const char *pairs_path, int iter) {
+    char fn[64], *in_path, *out_path;
+    snprintf(fn, sizeof fn, "audit_aift%d.in.jsonl", iter); in_path = run_path(rc, fn);
+    snprintf(fn, sizeof fn, "audit_aift%d.jsonl", iter); out_path = run_path(rc, fn);
+    if (!path_exists(out_path)) {
+        Jsonl j;
+        Buf b = {0, 0, 0};
+        int i;
+        double *g;
+        int *c;
+        fprintf(stderr, "[eval] the grader audits the AIFT(M%d) pairs\n", iter);
+        jsonl_load(&j, pairs_path);
+        for (i = 0; i < j.count; i++) {
+            char *pr = jsonl_str(&j, i, "prompt"), *ch = jsonl_str(&j, i, "chosen"), *rj = jsonl_str(&j, i, "rejected");
+            const char *resp[2];
+            int k;
+            resp[0] = ch; resp[1] = rj;
+            for (k = 0; k < 2; k++) {
+                buf_str(&b, "{\"instruction\": ");
+                json_put_string(&b, pr, strlen(pr));
+                buf_str(&b, ", \"response\": ");
+                json_put_string(&b, resp[k], strlen(resp[k]));
+                buf_str(&b, "}\n");
+            }
+            free(pr); free(ch); free(rj);
+        }
+        if (write_file_atomic(in_path, b.p ? b.p : (uint8_t *)"", b.n) != 0) exit(1);
+        g = xcalloc((size_t)(2 * j.count + 1), sizeof(double)); c = xcalloc((size_t)(2 * j.count + 1), sizeof(int));
+        if (j.count > 0) grade_with(rc->grader, in_path, out_path, 2 * j.count, g, c);
+        else if (write_file_atomic(out_path, (const uint8_t *)"", 0) != 0) exit(1);
+        free(g); free(c); free(b.p);
+        jsonl_free(&j);
+    }
+    free(in_path); free(out_path);
+}
+
+/* Counts from an audit file: pairs whose chosen response the grader grades
+ * higher / lower / equal to the rejected one. */
+static void pair_audit_counts(const RunConfig *rc, int iter, int *better, int *worse, int *equal) {
+    char fn[64], *path;
+    Jsonl j;
+    int i;
+    *better = *worse = *equal = 0;
+    snprintf(fn, sizeof fn, "audit_aift%d.jsonl", iter); path = run_path(rc, fn);
+    jsonl_load(&j, path);
+    for (i = 0; i + 1 < j.count; i += 2) {
+        JsonSpan v;
+        double a = 0, b = 0;
+        if (!json_get(j.line[i], j.line[i] + j.len[i], "grade", &v) || !json_number(v, &a) ||
+            !json_get(j.line[i + 1], j.line[i + 1] + j.len[i + 1], "grade", &v) || !json_number(v, &b))
+            die("%s: pair %d has no numeric \"grade\"", path, i / 2 + 1);
+        if (a > b) (*better)++;
+        else if (a < b) (*worse)++;
+        else (*equal)++;
+    }
+    jsonl_free(&j);
+    free(path);
+}
+
 static void stage_rm(const RunConfig *rc, const Tokenizer *tok, const JudgeTemplate *jt, const char *model_path,
                      const char *name, uint64_t seed) {
     char fn[64], *path;
@@ -3135,6 +3199,16 @@ static void run_report(const RunConfig *rc, int n_models, Buf *summary) {
                    j > 0 ? 100 * json_file_number(p, "parse_failures") / j : 0.0);
         free(p);
     }
+    buf_str(&r, "\nThe same pairs graded afterwards by the grader (evaluation only; the loop never sees these grades). "
+                "The paper's loop needs the model's own judgments to prefer the better of its own responses more often than not.\n\n"
+                "| data | chosen graded better | worse | equal | better share of unequal | sign test p |\n|---|---|---|---|---|---|\n");
+    for (i = 1; i <= 2; i++) {
+        int bt, wr, eq;
+        pair_audit_counts(rc, i, &bt, &wr, &eq);
+        buf_printf(&r, "| AIFT(M%d) | %d | %d | %d | %.1f%% | %.2g |\n", i, bt, wr, eq,
+                   bt + wr > 0 ? 100.0 * bt / (bt + wr) : 0.0, sign_test_p(bt, wr));
+        buf_printf(summary, "AIFT(M%d) pairs graded afterwards: chosen better %d, worse %d, equal %d\n", i, bt, wr, eq);
+    }
     {
         double *l2, *a2, *l3, *a3;
         char *p2 = run_path(rc, "m2.dpo.jsonl"), *p3 = run_path(rc, "m3.dpo.jsonl");
@@ -3255,6 +3329,8 @@ static int cmd_run(int argc, char **argv) {
         stage_rm(&rc, &tok, &jt, p, model_names[i], hash64(rc.seed, 8));
         free(p);
     }
+    stage_pair_audit(&rc, p_a1, 1);
+    stage_pair_audit(&rc, p_a2, 2);
     /* 9: report */
     run_report(&rc, n_models, &summary);
     fprintf(stderr, "[9/9 report] %s/report.md (%.0f s)\n", rc.dir, now_seconds() - t0);
@@ -3550,7 +3626,7 @@ static const char *judge_help =
     "template; prints one JSON line per record: the judgments, the parsed scores,\n"
     "and their mean (null when no judgment had a valid score).\n"
     "  --out FILE         write the JSONL here (atomically) instead of stdout\n"
-    "  --samples 3 --temperature 0.7 --top-p 0.9 --max-new 96 --seed 1\n";
+    "  --samples 3 --temperature 0.7 --top-p 0.9 --max-new 144 --seed 1\n";
 
 static int cmd_judge(int argc, char **argv) {
     Opts o = opts_make(argc, argv, "judge");
@@ -3670,7 +3746,7 @@ static const char *eval_rm_help =
     "usage: srlm eval-rm --model CKPT --tokenizer TOK --template FILE --data RANKED.jsonl [options]\n"
     "Reward-model metrics (the paper's Table 4): the model judges every response of\n"
     "every ranked set {\"instruction\", \"responses\": [...], \"grades\": [...]}.\n"
-    "  --samples 3 --temperature 0.7 --top-p 0.9 --max-new 96 --seed 1\n"
+    "  --samples 3 --temperature 0.7 --top-p 0.9 --max-new 144 --seed 1\n"
     "  --limit N          judge only the first N sets\n";
 
 static int cmd_eval_rm(int argc, char **argv) {

@@ -589,6 +589,94 @@ static void test_corpus_format(void) {
     free(wd);
 }
 
+/* Q&A pages: every "Q:" line is a train-bucket task; the next line is its
+ * worked steps (exactly task_working's) or the answer, and the answer line
+ * earns at least 4 points from the grader (a correct sentence). */
+static void test_corpus_qa(void) {
+    World *wd = (World *)malloc(sizeof *wd);
+    WorldFiles fs;
+    Buf line = {0, 0, 0};
+    size_t pos = 0;
+    int nq = 0, nworked = 0, bad = 0;
+    Task t;
+    char q[TEXT_CAP], work[TEXT_CAP];
+    gen_small(wd, 2, &fs);
+    while (next_line(&fs.file[OUT_CORPUS], &pos, &line)) {
+        if (strncmp(line.p, "Q: ", 3) != 0) continue;
+        nq++;
+        if (!parse_instruction(line.p + 3, line.n - 3, &t, NULL) || task_bucket(wd, &t) != B_TRAIN) { bad++; continue; }
+        snprintf(q, sizeof q, "%s", line.p + 3);
+        if (!next_line(&fs.file[OUT_CORPUS], &pos, &line)) { bad++; break; }
+        if (strncmp(line.p, "Working: ", 9) == 0) {
+            nworked++;
+            task_working(&t, work, sizeof work);
+            strcat(work, ".");
+            if (strcmp(line.p + 9, work) != 0) { bad++; continue; }
+            if (!next_line(&fs.file[OUT_CORPUS], &pos, &line)) { bad++; break; }
+        }
+        if (strncmp(line.p, "A: ", 3) != 0 || grade_response(q, strlen(q), line.p + 3, line.n - 3).grade < 4) bad++;
+    }
+    printf("  corpus Q&A: %d questions, %d worked, %d bad\n", nq, nworked, bad);
+    CHECK(nq > 50 && nworked > nq / 4 && nworked < nq / 2 && bad == 0, "Q&A pages: %d questions, %d worked, %d bad", nq, nworked, bad);
+    buf_free(&line);
+    world_files_free(&fs);
+    free(wd);
+}
+
+/* The worked steps: hand cases for every family, and for every pair of
+ * numbers 0..999 the column sums spell the sum (the last column's sum, then
+ * each earlier column's units digit). */
+static void test_working(void) {
+    static const struct { int fam; const char *w; char c; long long a, b; int k; const char *want; } cases[] = {
+        {F_REVERSE, "planet", 0, 0, 0, 0, "p-l-a-n-e-t backwards is t-e-n-a-l-p"},
+        {F_SORT, "planet", 0, 0, 0, 0, "p-l-a-n-e-t sorted is a-e-l-n-p-t"},
+        {F_UPPER, "duck", 0, 0, 0, 0, "d-u-c-k in capitals is D-U-C-K"},
+        {F_PALINDROME, "noon", 0, 0, 0, 0, "n-o-o-n backwards is n-o-o-n, the same"},
+        {F_PALINDROME, "dog", 0, 0, 0, 0, "d-o-g backwards is g-o-d, not the same"},
+        {F_COUNT, "teacher", 'e', 0, 0, 0, "t-[e]-a-c-h-[e]-r"},
+        {F_COUNT, "cat", 'z', 0, 0, 0, "c-a-t"},
+        {F_LENGTH, "cloud", 0, 0, 0, 0, "c1 l2 o3 u4 d5"},
+        {F_FIRST, "tower", 0, 0, 0, 2, "t1 o2 w3 e4 r5, first 2 is t-o"},
+        {F_LAST, "toast", 0, 0, 0, 3, "t1 o2 a3 s4 t5, last 3 is a-s-t"},
+        {F_REPEAT, "pig", 0, 0, 0, 3, "1 pig, 2 pig, 3 pig"},
+        {F_ADD, "", 0, 37, 58, 0, "7 + 8 = 15, 3 + 5 + 1 = 9"},
+        {F_ADD, "", 0, 95, 7, 0, "5 + 7 = 12, 9 + 1 = 10"},
+        {F_ADD, "", 0, 40, 20, 0, "0 + 0 = 0, 4 + 2 = 6"},
+        {F_LARGER, "", 0, 61, 39, 0, "6 > 3"},
+        {F_LARGER, "", 0, 64, 68, 0, "6 = 6, 4 < 8"},
+        {F_LARGER, "", 0, 123, 45, 0, "123 has more digits"},
+    };
+    size_t i;
+    int a, b, bad = 0;
+    char out[TEXT_CAP];
+    for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        Task t;
+        memset(&t, 0, sizeof t);
+        t.fam = cases[i].fam; strcpy(t.w, cases[i].w); t.c = cases[i].c; t.a = cases[i].a; t.b = cases[i].b; t.k = cases[i].k;
+        task_working(&t, out, sizeof out);
+        CHECK(strcmp(out, cases[i].want) == 0, "%s: got \"%s\", want \"%s\"", family_names[t.fam], out, cases[i].want);
+    }
+    for (a = 1; a < 1000; a++)
+        for (b = 1; b < 1000; b++) {
+            Task t;
+            char digits[32], *p, want[32];
+            int nd = 0, last = 0;
+            memset(&t, 0, sizeof t);
+            t.fam = F_ADD; t.a = a; t.b = b;
+            task_working(&t, out, sizeof out);
+            for (p = strstr(out, "= "); p; p = strstr(p + 2, "= ")) { last = atoi(p + 2); digits[nd++] = (char)('0' + last % 10); }
+            sprintf(want, "%d", a + b);
+            {   /* the sum = last column's sum, then the earlier columns' units digits, last to first */
+                char got[40];
+                int j, len = sprintf(got, "%d", last);
+                for (j = nd - 2; j >= 0; j--) got[len++] = digits[j];
+                got[len] = 0;
+                if (strcmp(got, want) != 0) bad++;
+            }
+        }
+    CHECK(bad == 0, "%d sums not spelled by their column working", bad);
+}
+
 static void test_determinism(void) {
     World *wd = (World *)malloc(sizeof *wd);
     WorldFiles a, b, c;
@@ -683,7 +771,7 @@ static void test_size_limits(void) {
     printf("  sizes: max filled prompt + judgment %lu, judgment %lu, instruction %lu, response %lu bytes\n",
            (unsigned long)max_total, (unsigned long)max_judgment, (unsigned long)max_ins, (unsigned long)max_resp);
     CHECK(max_total <= 640, "prompt + judgment %lu bytes", (unsigned long)max_total);
-    CHECK(max_judgment <= 200 && max_ins <= 70 && max_resp <= 80, "limits (the judgment includes the expected answer)");
+    CHECK(max_judgment <= 240 && max_ins <= 70 && max_resp <= 80, "limits (the judgment includes the working and the expected answer)");
     /* worst cases by construction at the default knobs: 8-letter word, 2-digit numbers, k 4 */
     for (f = 0; f < NFAM; f++)
         for (p = 0; p < MAXPHR && phrasings[f][p]; p++) {
@@ -779,6 +867,8 @@ int main(void) {
     RUN(test_generated_records);
     RUN(test_splits_disjoint);
     RUN(test_corpus_format);
+    RUN(test_corpus_qa);
+    RUN(test_working);
     RUN(test_determinism);
     RUN(test_fill_literal);
     RUN(test_size_limits);

@@ -358,6 +358,107 @@ static void task_answer(const Task *t, char *out) {
     }
 }
 
+/* The worked steps that lead to the answer, letter by letter or digit by
+ * digit (a schoolbook's worked example): "p-l-a-n-e-t backwards is
+ * t-e-n-a-l-p", "7 + 8 = 15, 3 + 5 + 1 = 9". A small model that writes the
+ * steps out is right more often than one that answers at once; the corpus
+ * has such examples and the EFT judgments work the answer out this way, so
+ * the judge can be more accurate than the responses it judges. */
+static void spell_into(char *out, size_t cap, const char *w, size_t n, int upper) {
+    size_t i;
+    char tmp[2] = {0, 0};
+    for (i = 0; i < n; i++) {
+        if (i) str_cat(out, cap, "-");
+        tmp[0] = upper && is_lower(w[i]) ? (char)(w[i] - 'a' + 'A') : w[i];
+        str_cat(out, cap, tmp);
+    }
+}
+static void number_letters(char *out, size_t cap, const char *w) {
+    size_t i;
+    char tmp[32];
+    for (i = 0; w[i]; i++) {
+        sprintf(tmp, "%s%c%d", i ? " " : "", w[i], (int)i + 1);
+        str_cat(out, cap, tmp);
+    }
+}
+static void task_working(const Task *t, char *out, size_t cap) {
+    char ans[ANS_CAP], tmp[64];
+    size_t i, n = strlen(t->w);
+    task_answer(t, ans);
+    out[0] = 0;
+    switch (t->fam) {
+    case F_REVERSE: case F_SORT: case F_UPPER:
+        spell_into(out, cap, t->w, n, 0);
+        str_cat(out, cap, t->fam == F_REVERSE ? " backwards is " : t->fam == F_SORT ? " sorted is " : " in capitals is ");
+        spell_into(out, cap, ans, strlen(ans), 0);
+        break;
+    case F_PALINDROME: {
+        char rev[WORD_MAX + 1];
+        for (i = 0; i < n; i++) rev[i] = t->w[n - 1 - i];
+        rev[n] = 0;
+        spell_into(out, cap, t->w, n, 0);
+        str_cat(out, cap, " backwards is ");
+        spell_into(out, cap, rev, n, 0);
+        str_cat(out, cap, strcmp(ans, "yes") == 0 ? ", the same" : ", not the same");
+        break;
+    }
+    case F_COUNT:  /* the word spelled with each match in brackets */
+        for (i = 0; i < n; i++) {
+            sprintf(tmp, t->w[i] == t->c ? "%s[%c]" : "%s%c", i ? "-" : "", t->w[i]);
+            str_cat(out, cap, tmp);
+        }
+        break;
+    case F_LENGTH: number_letters(out, cap, t->w); break;
+    case F_FIRST: case F_LAST:
+        number_letters(out, cap, t->w);
+        sprintf(tmp, ", %s %d is ", t->fam == F_FIRST ? "first" : "last", t->k);
+        str_cat(out, cap, tmp);
+        spell_into(out, cap, ans, strlen(ans), 0);
+        break;
+    case F_REPEAT: {
+        int j;
+        for (j = 1; j <= t->k; j++) {
+            sprintf(tmp, "%s%d ", j > 1 ? ", " : "", j);
+            str_cat(out, cap, tmp);
+            str_cat(out, cap, t->w);
+        }
+        break;
+    }
+    case F_ADD: {  /* column addition from the units up: "7 + 8 = 15, 3 + 5 + 1 = 9" */
+        long long a = t->a, b = t->b;
+        int carry = 0, first = 1;
+        while (a > 0 || b > 0) {  /* a last carry is the sum's leading 1 */
+            int da = (int)(a % 10), db = (int)(b % 10), sum = da + db + carry;
+            if (!first) str_cat(out, cap, ", ");
+            if (a > 0 && b > 0) sprintf(tmp, "%d + %d", da, db);
+            else sprintf(tmp, "%d", a > 0 ? da : db);
+            str_cat(out, cap, tmp);
+            if (carry) str_cat(out, cap, " + 1");
+            sprintf(tmp, " = %d", sum);
+            str_cat(out, cap, tmp);
+            carry = sum >= 10;
+            a /= 10; b /= 10; first = 0;
+        }
+        break;
+    }
+    case F_LARGER: {  /* compare digit counts, then digits from the left */
+        char sa[32], sb[32];
+        sprintf(sa, "%lld", t->a); sprintf(sb, "%lld", t->b);
+        if (strlen(sa) != strlen(sb)) {
+            sprintf(tmp, "%s has more digits", strlen(sa) > strlen(sb) ? sa : sb);
+            str_cat(out, cap, tmp);
+        } else {
+            for (i = 0; sa[i]; i++) {
+                sprintf(tmp, "%s%c %c %c", i ? ", " : "", sa[i], sa[i] == sb[i] ? '=' : sa[i] > sb[i] ? '>' : '<', sb[i]);
+                str_cat(out, cap, tmp);
+                if (sa[i] != sb[i]) break;
+            }
+        }
+        break;
+    }
+    }
+}
+
 /* Fill a pattern's slots from the task and the answer text `ans`. */
 static void render(char *out, size_t cap, const char *pat, const Task *t, const char *ans) {
     char tmp[64];
@@ -883,12 +984,16 @@ static const char *template_load(const char *path, char *buf, size_t *len) {
     return NULL;
 }
 
-/* The judgment an EFT example teaches: first the expected answer and the
- * answer the response gives (`Expected "tenalp", given "tenapl".`: the judge
- * works the task out and sets the two side by side, so judging rests on the
- * same skill as answering and the comparison is local), then the criteria
- * met and the first one failed, then "Score: N". Worded a little differently
- * from draw to draw. */
+/* The judgment an EFT example teaches, in four steps a small model can take:
+ *   Given "tenapl", t-e-n-a-p-l.            copy the response's answer (spelled)
+ *   Working: p-l-a-n-e-t backwards is ...   work the task out step by step
+ *   Expected t-e-n-a-l-p: no match.         the answer, set against the given one
+ *   The response is ... Score: 3            criteria met, the first one failed
+ * The given answer comes first so that it is copied from the response, not
+ * from the judge's own expected answer (judgments that wrote "Expected X,
+ * given Y" echoed X as Y); letter answers are compared spelled, since joining
+ * letters back into a BPE word is a step the tiny model gets wrong. Worded a
+ * little differently from draw to draw. */
 static void judgment_text(Rng *r, const Grade *g, int extra_text, const Task *t, char *out, size_t cap) {
     static const char *const opener[2] = {"The response is", "This response is"};
     static const char *const clause[6][2] = {
@@ -908,14 +1013,23 @@ static void judgment_text(Rng *r, const Grade *g, int extra_text, const Task *t,
     const char *body;
     char ans[ANS_CAP];
     const char *q = answers_string(t->fam) ? "\"" : "";
+    int spelled = answers_string(t->fam) && t->fam != F_REPEAT;
     task_answer(t, ans);
     out[0] = 0;
-    str_cat(out, cap, "Expected ");
-    str_cat(out, cap, q); str_cat(out, cap, ans); str_cat(out, cap, q);
-    str_cat(out, cap, ", given ");
-    if (g->given[0]) { str_cat(out, cap, q); str_cat(out, cap, g->given); str_cat(out, cap, q); }
-    else str_cat(out, cap, "nothing");
-    str_cat(out, cap, ". ");
+    str_cat(out, cap, "Given ");
+    if (g->given[0]) {
+        str_cat(out, cap, q); str_cat(out, cap, g->given); str_cat(out, cap, q);
+        if (spelled) { str_cat(out, cap, ", "); spell_into(out, cap, g->given, strlen(g->given), 0); }
+    } else {
+        str_cat(out, cap, "nothing");
+    }
+    str_cat(out, cap, ". Working: ");
+    task_working(t, out + strlen(out), cap - strlen(out));
+    str_cat(out, cap, ". Expected ");
+    if (spelled) spell_into(out, cap, ans, strlen(ans), 0);
+    else { str_cat(out, cap, q); str_cat(out, cap, ans); str_cat(out, cap, q); }
+    if (g->given[0]) str_cat(out, cap, strcmp(g->given, ans) == 0 ? ": a match. " : ": no match. ");
+    else str_cat(out, cap, ". ");
     str_cat(out, cap, opener[rng_below(r, 2)]);
     if (g->grade == 3 && strcmp(g->reason, "conflicting answers") == 0)
         body = " relevant, substantial and useful, but it also gives a conflicting answer.";
@@ -1444,8 +1558,9 @@ static int *alloc_ints(int n) {
 }
 
 /* corpus.txt: blocks separated by blank lines: facts (canonical sentences,
- * a quarter in other words), spellings, word and number lists, and "Task:"
- * lists that show what instructions look like. Only train-bucket tasks. */
+ * a quarter in other words), question-and-answer pages, spellings, word and
+ * number lists, and "Task:" lists that show what instructions look like.
+ * Only train-bucket tasks. */
 static void corpus_facts(const World *wd, Rng *r, Buf *out) {
     int i, n = 5 + (int)rng_below(r, 6);
     int one = rng_below(r, 2) ? wd->fams[rng_below(r, (uint32_t)wd->nfams)] : -1;
@@ -1515,14 +1630,38 @@ static void corpus_tasks(const World *wd, Rng *r, Buf *out) {
         buf_printf(out, "Task: %s\n", ins);
     }
 }
+/* Question-and-answer pages (an answer key, an FAQ): a base model that has
+ * read such text can carry words and numbers from a question into its answer,
+ * which a pretrained LLM can and a model trained on facts alone cannot. */
+static void corpus_qa(const World *wd, Rng *r, Buf *out) {
+    int i, n = 4 + (int)rng_below(r, 4);
+    char ins[TEXT_CAP], ans[ANS_CAP], line[TEXT_CAP];
+    Task t;
+    for (i = 0; i < n; i++) {
+        int fam = wd->fams[rng_below(r, (uint32_t)wd->nfams)];
+        sample_task_in(wd, r, fam, B_TRAIN, &t);
+        task_instruction(&t, (int)rng_below(r, (uint32_t)family_phrasing_count(fam)), ins, sizeof ins);
+        task_answer(&t, ans);
+        if (rng_below(r, 4) == 0) render_alternative(r, &t, ans, line, sizeof line);
+        else canonical_with(&t, ans, line, sizeof line);
+        if (rng_below(r, 5) < 2) {  /* a worked answer: the steps, then the answer */
+            char work[TEXT_CAP];
+            task_working(&t, work, sizeof work);
+            buf_printf(out, "Q: %s\nWorking: %s.\nA: %s\n", ins, work, line);
+        } else {
+            buf_printf(out, "Q: %s\nA: %s\n", ins, line);
+        }
+    }
+}
 static void gen_corpus(const World *wd, Buf *out) {
     Rng r;
     rng_for(wd, &r, TAG_CORPUS);
     while ((long)out->n < wd->opt.corpus_bytes) {
-        uint32_t u = rng_below(&r, 100);  /* block mix: facts 50, spelling 15, lists 7, tasks 28 */
-        if (u < 50) corpus_facts(wd, &r, out);
-        else if (u < 65) corpus_spelling(wd, &r, out);
-        else if (u < 72) corpus_lists(wd, &r, out);
+        uint32_t u = rng_below(&r, 100);  /* block mix: facts 38, Q&A 25, spelling 12, lists 5, tasks 20 */
+        if (u < 38) corpus_facts(wd, &r, out);
+        else if (u < 63) corpus_qa(wd, &r, out);
+        else if (u < 75) corpus_spelling(wd, &r, out);
+        else if (u < 80) corpus_lists(wd, &r, out);
         else corpus_tasks(wd, &r, out);
         buf_putc(out, '\n');
     }
@@ -1568,7 +1707,7 @@ static void gen_ift(const World *wd, Buf *out) {
 static void gen_eft(const World *wd, Buf *out, int n, int bucket, uint64_t tag, const char *id_prefix) {
     int i, m = n - n % 6;
     int *plan = alloc_ints(m);
-    char ins[TEXT_CAP], resp[TEXT_CAP], judgment[512];
+    char ins[TEXT_CAP], resp[TEXT_CAP], judgment[1024];
     StrSet keys = {0, 0, 0}, seen = {0, 0, 0};
     Buf prompt = {0, 0, 0};
     Task t;
