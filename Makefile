@@ -65,7 +65,7 @@ bench: $(BENCH_BIN)
 # committed, and `make tiny_models` rebuilds both from scratch and checks
 # every digest against tiny_models/DIGESTS.
 WORLD_SEED = 1
-WORLD_ARGS = --seed $(WORLD_SEED) --corpus-bytes 8000000
+WORLD_ARGS = --seed $(WORLD_SEED) --corpus-bytes 8000000 --eft-train 9000
 DATA = tiny_models/data
 TOKENIZER = tiny_models/tokenizer.tok
 TOK_VOCAB = 768

@@ -1798,7 +1798,7 @@ typedef struct { int samples; float temperature, top_p; int max_new; } JudgeConf
 
 static JudgeConfig judge_config_default(void) {
     JudgeConfig jc;
-    jc.samples = 3; jc.temperature = 0.7f; jc.top_p = 0.9f; jc.max_new = 144; /* a judgment works the answer out letter by letter first */
+    jc.samples = 3; jc.temperature = 0.7f; jc.top_p = 0.9f; jc.max_new = 192; /* a judgment works the answer out and checks it letter by letter */
     return jc;
 }
 
@@ -3626,7 +3626,7 @@ static const char *judge_help =
     "template; prints one JSON line per record: the judgments, the parsed scores,\n"
     "and their mean (null when no judgment had a valid score).\n"
     "  --out FILE         write the JSONL here (atomically) instead of stdout\n"
-    "  --samples 3 --temperature 0.7 --top-p 0.9 --max-new 144 --seed 1\n";
+    "  --samples 3 --temperature 0.7 --top-p 0.9 --max-new 192 --seed 1\n";
 
 static int cmd_judge(int argc, char **argv) {
     Opts o = opts_make(argc, argv, "judge");
@@ -3746,7 +3746,7 @@ static const char *eval_rm_help =
     "usage: srlm eval-rm --model CKPT --tokenizer TOK --template FILE --data RANKED.jsonl [options]\n"
     "Reward-model metrics (the paper's Table 4): the model judges every response of\n"
     "every ranked set {\"instruction\", \"responses\": [...], \"grades\": [...]}.\n"
-    "  --samples 3 --temperature 0.7 --top-p 0.9 --max-new 144 --seed 1\n"
+    "  --samples 3 --temperature 0.7 --top-p 0.9 --max-new 192 --seed 1\n"
     "  --limit N          judge only the first N sets\n";
 
 static int cmd_eval_rm(int argc, char **argv) {

@@ -677,6 +677,58 @@ static void test_working(void) {
     CHECK(bad == 0, "%d sums not spelled by their column working", bad);
 }
 
+/* The check step of EFT judgments: a unit pair is marked "!" exactly when
+ * it differs, and the verdict is "No match." exactly when some pair is
+ * marked, and "A match." otherwise; judgments without a given answer have
+ * no check. */
+static void test_judgment_check(void) {
+    World *wd = (World *)malloc(sizeof *wd);
+    WorldFiles fs;
+    Buf line = {0, 0, 0};
+    Member m[1] = {{"response", {0, 0, 0}, 0}};
+    size_t pos = 0;
+    int n = 0, checked = 0, bad = 0;
+    gen_small(wd, 4, &fs);
+    while (next_line(&fs.file[OUT_EFT_TRAIN], &pos, &line)) {
+        const char *j, *c, *end;
+        json_members(line.p, line.n, m, 1, NULL);
+        j = m[0].val.p;
+        n++;
+        c = strstr(j, ". Check: ");
+        if (strncmp(j, "Given nothing.", 14) == 0) { bad += c != NULL; continue; }
+        if (!c) { bad++; continue; }
+        checked++;
+        c += 9;
+        end = strstr(c, ". A match. ");
+        if (!end) end = strstr(c, ". No match. ");
+        if (!end) { bad++; continue; }
+        {   /* walk the pairs "x y" or "x y!" separated by ", " */
+            int any = 0;
+            const char *q = c;
+            while (q < end) {
+                const char *sp = strchr(q, ' '), *stop = strstr(q, ", ");
+                size_t lx, ly;
+                int marked;
+                if (!stop || stop > end) stop = end;
+                if (!sp || sp >= stop) { bad++; break; }
+                lx = (size_t)(sp - q);
+                marked = stop[-1] == '!';
+                ly = (size_t)(stop - sp - 1) - (size_t)marked;
+                if (marked != !(lx == ly && memcmp(q, sp + 1, lx) == 0)) bad++;
+                any |= marked;
+                q = stop == end ? end : stop + 2;
+            }
+            if (any != (strncmp(end, ". No match. ", 12) == 0)) bad++;
+        }
+    }
+    printf("  judgments: %d, with a check %d, bad %d\n", n, checked, bad);
+    CHECK(n > 0 && checked > n / 2 && bad == 0, "%d judgments, %d checked, %d bad", n, checked, bad);
+    buf_free(&m[0].val);
+    buf_free(&line);
+    world_files_free(&fs);
+    free(wd);
+}
+
 static void test_determinism(void) {
     World *wd = (World *)malloc(sizeof *wd);
     WorldFiles a, b, c;
@@ -770,8 +822,8 @@ static void test_size_limits(void) {
     }
     printf("  sizes: max filled prompt + judgment %lu, judgment %lu, instruction %lu, response %lu bytes\n",
            (unsigned long)max_total, (unsigned long)max_judgment, (unsigned long)max_ins, (unsigned long)max_resp);
-    CHECK(max_total <= 640, "prompt + judgment %lu bytes", (unsigned long)max_total);
-    CHECK(max_judgment <= 240 && max_ins <= 70 && max_resp <= 80, "limits (the judgment includes the working and the expected answer)");
+    CHECK(max_total <= 700, "prompt + judgment %lu bytes", (unsigned long)max_total);
+    CHECK(max_judgment <= 320 && max_ins <= 70 && max_resp <= 80, "limits (the judgment includes the working and the check)");
     /* worst cases by construction at the default knobs: 8-letter word, 2-digit numbers, k 4 */
     for (f = 0; f < NFAM; f++)
         for (p = 0; p < MAXPHR && phrasings[f][p]; p++) {
@@ -869,6 +921,7 @@ int main(void) {
     RUN(test_corpus_format);
     RUN(test_corpus_qa);
     RUN(test_working);
+    RUN(test_judgment_check);
     RUN(test_determinism);
     RUN(test_fill_literal);
     RUN(test_size_limits);

@@ -984,16 +984,41 @@ static const char *template_load(const char *path, char *buf, size_t *len) {
     return NULL;
 }
 
-/* The judgment an EFT example teaches, in four steps a small model can take:
+/* Split an answer into check units: words for repeat, else single bytes. */
+static int check_units(int fam, const char *a, char u[64][32]) {
+    int n = 0;
+    if (fam == F_REPEAT) {
+        while (*a && n < 64) {
+            size_t k = 0;
+            while (*a == ' ') a++;
+            if (!*a) break;
+            while (a[k] && a[k] != ' ' && k < 31) k++;
+            memcpy(u[n], a, k); u[n][k] = 0; n++;
+            a += k;
+            while (*a && *a != ' ') a++;
+        }
+    } else if (strcmp(a, "yes") == 0 || strcmp(a, "no") == 0) {
+        strcpy(u[n++], a);
+    } else {
+        for (; *a && n < 64; a++) { u[n][0] = *a; u[n][1] = 0; n++; }
+    }
+    return n;
+}
+
+/* The judgment an EFT example teaches, in steps a small model can take:
  *   Given "tenapl", t-e-n-a-p-l.            copy the response's answer (spelled)
  *   Working: p-l-a-n-e-t backwards is ...   work the task out step by step
- *   Expected t-e-n-a-l-p: no match.         the answer, set against the given one
- *   The response is ... Score: 3            criteria met, the first one failed
+ *   Expected t-e-n-a-l-p.                   the answer
+ *   Check: t t, e e, n n, a a, p l!, l p!.  the two answers unit by unit, "!" on a difference
+ *   No match. The response is ... Score: 3  the verdict, criteria met, the first one failed
  * The given answer comes first so that it is copied from the response, not
  * from the judge's own expected answer (judgments that wrote "Expected X,
- * given Y" echoed X as Y); letter answers are compared spelled, since joining
- * letters back into a BPE word is a step the tiny model gets wrong. Worded a
- * little differently from draw to draw. */
+ * given Y" echoed X as Y). Letters are compared spelled, since joining
+ * letters back into a BPE word is a step the tiny model gets wrong, and pair
+ * by pair, since comparing two whole strings at once is a step it did not
+ * learn (70-77% right); each pair's "!" is a local decision and the verdict
+ * only asks whether any "!" was written. Worded a little differently from
+ * draw to draw. */
 static void judgment_text(Rng *r, const Grade *g, int extra_text, const Task *t, char *out, size_t cap) {
     static const char *const opener[2] = {"The response is", "This response is"};
     static const char *const clause[6][2] = {
@@ -1028,8 +1053,23 @@ static void judgment_text(Rng *r, const Grade *g, int extra_text, const Task *t,
     str_cat(out, cap, ". Expected ");
     if (spelled) spell_into(out, cap, ans, strlen(ans), 0);
     else { str_cat(out, cap, q); str_cat(out, cap, ans); str_cat(out, cap, q); }
-    if (g->given[0]) str_cat(out, cap, strcmp(g->given, ans) == 0 ? ": a match. " : ": no match. ");
-    else str_cat(out, cap, ". ");
+    if (g->given[0]) {
+        /* Check: the given and expected answers unit by unit (letters, digits,
+         * or words for repeat), each pair followed by "no" when it differs;
+         * "?" stands for a missing unit. */
+        char gu[64][32], eu[64][32];
+        int ng = check_units(t->fam, g->given, gu), ne = check_units(t->fam, ans, eu), i, n = ng > ne ? ng : ne;
+        str_cat(out, cap, ". Check:");
+        for (i = 0; i < n; i++) {
+            const char *x = i < ng ? gu[i] : "?", *y = i < ne ? eu[i] : "?";
+            str_cat(out, cap, i ? ", " : " ");
+            str_cat(out, cap, x); str_cat(out, cap, " "); str_cat(out, cap, y);
+            if (strcmp(x, y) != 0) str_cat(out, cap, "!");
+        }
+        str_cat(out, cap, strcmp(g->given, ans) == 0 ? ". A match. " : ". No match. ");
+    } else {
+        str_cat(out, cap, ". ");
+    }
     str_cat(out, cap, opener[rng_below(r, 2)]);
     if (g->grade == 3 && strcmp(g->reason, "conflicting answers") == 0)
         body = " relevant, substantial and useful, but it also gives a conflicting answer.";
@@ -1707,7 +1747,7 @@ static void gen_ift(const World *wd, Buf *out) {
 static void gen_eft(const World *wd, Buf *out, int n, int bucket, uint64_t tag, const char *id_prefix) {
     int i, m = n - n % 6;
     int *plan = alloc_ints(m);
-    char ins[TEXT_CAP], resp[TEXT_CAP], judgment[1024];
+    char ins[TEXT_CAP], resp[TEXT_CAP], judgment[2048];
     StrSet keys = {0, 0, 0}, seen = {0, 0, 0};
     Buf prompt = {0, 0, 0};
     Task t;
