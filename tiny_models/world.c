@@ -364,12 +364,12 @@ static void task_answer(const Task *t, char *out) {
  * steps out is right more often than one that answers at once; the corpus
  * has such examples and the EFT judgments work the answer out this way, so
  * the judge can be more accurate than the responses it judges. */
-static void spell_into(char *out, size_t cap, const char *w, size_t n, int upper) {
+static void spell_into(char *out, size_t cap, const char *w, size_t n) {
     size_t i;
     char tmp[2] = {0, 0};
     for (i = 0; i < n; i++) {
         if (i) str_cat(out, cap, "-");
-        tmp[0] = upper && is_lower(w[i]) ? (char)(w[i] - 'a' + 'A') : w[i];
+        tmp[0] = w[i];
         str_cat(out, cap, tmp);
     }
 }
@@ -388,17 +388,18 @@ static void task_working(const Task *t, char *out, size_t cap) {
     out[0] = 0;
     switch (t->fam) {
     case F_REVERSE: case F_SORT: case F_UPPER:
-        spell_into(out, cap, t->w, n, 0);
+        spell_into(out, cap, t->w, n);
         str_cat(out, cap, t->fam == F_REVERSE ? " backwards is " : t->fam == F_SORT ? " sorted is " : " in capitals is ");
-        spell_into(out, cap, ans, strlen(ans), 0);
+        spell_into(out, cap, ans, strlen(ans));
         break;
-    case F_PALINDROME: {
-        char rev[WORD_MAX + 1];
-        for (i = 0; i < n; i++) rev[i] = t->w[n - 1 - i];
-        rev[n] = 0;
-        spell_into(out, cap, t->w, n, 0);
+    case F_PALINDROME: {  /* the word, then its reversal (the reverse task's answer) */
+        char rev[ANS_CAP];
+        Task rt = *t;
+        rt.fam = F_REVERSE;
+        task_answer(&rt, rev);
+        spell_into(out, cap, t->w, n);
         str_cat(out, cap, " backwards is ");
-        spell_into(out, cap, rev, n, 0);
+        spell_into(out, cap, rev, n);
         str_cat(out, cap, strcmp(ans, "yes") == 0 ? ", the same" : ", not the same");
         break;
     }
@@ -413,7 +414,7 @@ static void task_working(const Task *t, char *out, size_t cap) {
         number_letters(out, cap, t->w);
         sprintf(tmp, ", %s %d is ", t->fam == F_FIRST ? "first" : "last", t->k);
         str_cat(out, cap, tmp);
-        spell_into(out, cap, ans, strlen(ans), 0);
+        spell_into(out, cap, ans, strlen(ans));
         break;
     case F_REPEAT: {
         int j;
@@ -1044,19 +1045,19 @@ static void judgment_text(Rng *r, const Grade *g, int extra_text, const Task *t,
     str_cat(out, cap, "Given ");
     if (g->given[0]) {
         str_cat(out, cap, q); str_cat(out, cap, g->given); str_cat(out, cap, q);
-        if (spelled) { str_cat(out, cap, ", "); spell_into(out, cap, g->given, strlen(g->given), 0); }
+        if (spelled) { str_cat(out, cap, ", "); spell_into(out, cap, g->given, strlen(g->given)); }
     } else {
         str_cat(out, cap, "nothing");
     }
     str_cat(out, cap, ". Working: ");
     task_working(t, out + strlen(out), cap - strlen(out));
     str_cat(out, cap, ". Expected ");
-    if (spelled) spell_into(out, cap, ans, strlen(ans), 0);
+    if (spelled) spell_into(out, cap, ans, strlen(ans));
     else { str_cat(out, cap, q); str_cat(out, cap, ans); str_cat(out, cap, q); }
     if (g->given[0]) {
         /* Check: the given and expected answers unit by unit (letters, digits,
-         * or words for repeat), each pair followed by "no" when it differs;
-         * "?" stands for a missing unit. */
+         * or words for repeat), "!" after each pair that differs; "?" stands
+         * for a missing unit. */
         char gu[64][32], eu[64][32];
         int ng = check_units(t->fam, g->given, gu), ne = check_units(t->fam, ans, eu), i, n = ng > ne ? ng : ne;
         str_cat(out, cap, ". Check:");
