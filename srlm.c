@@ -2348,14 +2348,15 @@ static void aift_build(const Model *mt, const Model *prompt_model, const Tokeniz
  * with log pi(y|x) the sum of the response tokens' log-probabilities (prompt
  * masked, the closing <|eot|> included) and ref = Mt frozen, whose
  * log-probabilities are computed once before training. Optional label
- * smoothing eps (cDPO): L = (1-eps) softplus(-z) + eps softplus(z).
+ * smoothing eps (cDPO): L = (1-eps) softplus(-z) + eps softplus(z). Optional
+ * RPO term (Pang et al. 2024): + alpha * (-log pi(yw|x)) / |yw|.
  * A batch of P pairs is one forward pass over 2P rows: chosen rows first,
  * then rejected rows.
  * ========================================================================== */
 
 typedef struct { Example chosen, rejected; double ref_chosen, ref_rejected; } PrefPair;
 
-typedef struct { float beta, label_smoothing; } DpoConfig;
+typedef struct { float beta, label_smoothing, nll_weight; } DpoConfig;
 
 /* After model_forward: per-row sum of target log-probs, in position order. */
 static void row_logps(const Model *m, const int *targets, int B, int T, double *out) {
@@ -2426,9 +2427,13 @@ static void dpo_train(Model *m, PrefPair *pairs, int n, const TrainConfig *t, co
             double rw = dc->beta * (lp[b] - batch[b]->ref_chosen), rl = dc->beta * (lp[P + b] - batch[b]->ref_rejected);
             double z = rw - rl, eps = dc->label_smoothing;
             double dz = (-(1.0 - eps) * sigmoid_d(-z) + eps * sigmoid_d(z)) / P; /* dL/dz, batch mean */
-            float g_chosen = (float)(-dc->beta * dz), g_rejected = (float)(dc->beta * dz); /* dL/d(token loss) */
-            int tt;
+            float g_chosen, g_rejected = (float)(dc->beta * dz); /* dL/d(token loss) */
+            int tt, len = 0;
+            for (tt = 0; tt < T; tt++) len += targets[b * T + tt] >= 0;
+            /* RPO: + alpha * NLL(yw|x) / |yw|, each chosen token's loss weighted alpha / (|yw| P) */
+            g_chosen = (float)(-dc->beta * dz + (double)dc->nll_weight / ((double)len * P));
             loss += ((1.0 - eps) * softplus_d(-z) + eps * softplus_d(z)) / P;
+            if (dc->nll_weight > 0.0f) loss += (double)dc->nll_weight * (-lp[b]) / ((double)len * P);
             rc += rw / P; rr += rl / P; acc += (rw > rl ? 1.0 : 0.0) / P;
             for (tt = 0; tt < T; tt++) {
                 if (targets[b * T + tt] >= 0) dlosses[b * T + tt] = g_chosen;
@@ -2729,7 +2734,7 @@ typedef struct {
     const char *dir, *m0, *tokenizer, *template_path, *ift, *eft, *test, *ranked, *grader, *preset;
     uint64_t seed;
     int sft_epochs, sft_batch; float sft_lr, sft_lr_min, dropout;
-    int dpo_epochs, dpo_batch; float dpo_lr, dpo_lr_min, beta, label_smoothing;
+    int dpo_epochs, dpo_batch; float dpo_lr, dpo_lr_min, beta, label_smoothing, nll_weight;
     AiftConfig aift;
     int prompt_model_current, ablation, answer_max_new, eval_limit, rm_limit;
 } RunConfig;
@@ -2786,8 +2791,10 @@ static void run_fingerprint(const RunConfig *rc, Buf *b) {
     buf_printf(b, "srlm run settings (format 1)\npreset %s\nseed %llu\n", rc->preset, (unsigned long long)rc->seed);
     buf_printf(b, "sft epochs=%d batch=%d lr=%a lr_min=%a dropout=%a\n", rc->sft_epochs, rc->sft_batch,
                (double)rc->sft_lr, (double)rc->sft_lr_min, (double)rc->dropout);
-    buf_printf(b, "dpo epochs=%d batch=%d lr=%a lr_min=%a beta=%a label_smoothing=%a\n", rc->dpo_epochs, rc->dpo_batch,
+    buf_printf(b, "dpo epochs=%d batch=%d lr=%a lr_min=%a beta=%a label_smoothing=%a", rc->dpo_epochs, rc->dpo_batch,
                (double)rc->dpo_lr, (double)rc->dpo_lr_min, (double)rc->beta, (double)rc->label_smoothing);
+    if (rc->nll_weight > 0.0f) buf_printf(b, " nll_weight=%a", (double)rc->nll_weight); /* absent when 0: older run dirs stay valid */
+    buf_printf(b, "\n");
     buf_printf(b, "aift prompts=%d candidates=%d resp_T=%a resp_p=%a prompt_T=%a prompt_p=%a max_prompt=%d max_resp=%d "
                   "bytes=%d..%d sim=%a judge_samples=%d judge_T=%a judge_p=%a judge_max=%d prompt_model=%s\n",
                rc->aift.n_prompts, rc->aift.n_candidates, (double)rc->aift.resp_temperature, (double)rc->aift.resp_top_p,
@@ -2879,7 +2886,7 @@ static void stage_dpo(const RunConfig *rc, const Tokenizer *tok, const char *ini
     if (path_exists(out)) { fprintf(stderr, "[%s] reusing %s\n", label, out); return; }
     t.batch = rc->dpo_batch; t.lr = rc->dpo_lr; t.lr_min = rc->dpo_lr_min; t.dropout = rc->dropout;
     t.weight_decay = 0.0f; t.seed = seed; t.steps = -1; t.warmup = -1; t.log_every = 10;
-    dc.beta = rc->beta; dc.label_smoothing = rc->label_smoothing;
+    dc.beta = rc->beta; dc.label_smoothing = rc->label_smoothing; dc.nll_weight = rc->nll_weight;
     dpo_checkpoint(init, tok, pairs_path, t, rc->dpo_epochs, &dc, out, log_path, label);
 }
 
@@ -3241,6 +3248,7 @@ static const char *run_help =
     "  --prompts N        new prompts per AIFT iteration\n"
     "  --prompt-model m0  m0 (fixed, as the paper's fixed generator) | current (the paper's appendix)\n"
     "  --sft-epochs --sft-lr --dpo-epochs --dpo-lr --beta 0.1 --label-smoothing 0 --dropout 0.1\n"
+    "  --nll-weight 0     RPO: DPO + alpha * NLL(chosen) / |chosen|\n"
     "  --no-ablation      skip the positive-only ablation\n";
 
 static int cmd_run(int argc, char **argv) {
@@ -3272,6 +3280,7 @@ static int cmd_run(int argc, char **argv) {
     rc.dpo_lr_min = rc.dpo_lr / 10.0f;
     rc.beta = opt_float(&o, "--beta", rc.beta, 1e-6f, 100.0f);
     rc.label_smoothing = opt_float(&o, "--label-smoothing", rc.label_smoothing, 0.0f, 0.49f);
+    rc.nll_weight = opt_float(&o, "--nll-weight", rc.nll_weight, 0.0f, 100.0f);
     rc.dropout = opt_float(&o, "--dropout", rc.dropout, 0.0f, 0.9f);
     if (opt_flag(&o, "--no-ablation")) rc.ablation = 0;
     opts_done(&o);
@@ -3583,6 +3592,7 @@ static const char *dpo_help =
     "DPO on preference pairs {\"prompt\", \"chosen\", \"rejected\"} (TRL's format); the\n"
     "reference model is --model itself, frozen. Summed response-token log-probs.\n"
     "  --beta 0.1 --label-smoothing 0 (cDPO) --epochs 2 (or --steps N)\n"
+    "  --nll-weight 0     RPO: + alpha * NLL(chosen) / |chosen| (Pang et al. 2024 use 1)\n"
     "  --batch 16 (pairs) --lr 2e-4 --lr-min lr/10 --warmup steps/10 --dropout 0.1 --seed 1\n"
     "  --log FILE         per-step JSONL: loss, rewards/chosen, rewards/rejected,\n"
     "                     rewards/accuracies, rewards/margins, lr\n";
@@ -3603,6 +3613,7 @@ static int cmd_dpo(int argc, char **argv) {
     epochs = opt_int(&o, "--epochs", 2, 1, 100000);
     dc.beta = opt_float(&o, "--beta", 0.1f, 1e-6f, 100.0f);
     dc.label_smoothing = opt_float(&o, "--label-smoothing", 0.0f, 0.0f, 0.49f);
+    dc.nll_weight = opt_float(&o, "--nll-weight", 0.0f, 0.0f, 100.0f);
     t.lr = 2e-4f; t.warmup = -1; t.weight_decay = 0.0f; t.dropout = 0.1f; t.log_every = 10; t.steps = -1;
     train_config_from_opts(&t, &o);
     opts_done(&o);

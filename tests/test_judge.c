@@ -281,14 +281,18 @@ static void test_json_roundtrip(void) {
     s = json_string(v, &n);
     CHECK(s && strcmp(s, "\xc3\xa9\xf0\x9f\x98\x80") == 0, "unicode escapes: %s", s ? s : "(null)");
     free(s);
-    CHECK(!json_is_object("{\"a\": }", "{\"a\": }" + 7), "malformed accepted");
-    CHECK(!json_is_object("{\"a\": 1", "{\"a\": 1" + 7), "unterminated accepted");
-    CHECK(!json_is_object("[1]", "[1]" + 3), "array is not an object");
+    {
+        static const char bad1[] = "{\"a\": }", bad2[] = "{\"a\": 1", bad3[] = "[1]";
+        CHECK(!json_is_object(bad1, bad1 + 7), "malformed accepted");
+        CHECK(!json_is_object(bad2, bad2 + 7), "unterminated accepted");
+        CHECK(!json_is_object(bad3, bad3 + 3), "array is not an object");
+    }
     free(b.p);
 }
 
-/* DPO loss gradient: d/dlogpi of -log sigmoid(beta * margin), checked by
- * finite differences on the per-sequence log-probs through the model. */
+/* DPO loss gradient: d/dlogpi of -log sigmoid(beta * margin), with cDPO label
+ * smoothing and the RPO term alpha * NLL(chosen) / |chosen|, checked by finite
+ * differences on the per-sequence log-probs through the model. */
 static void test_dpo_gradient(void) {
     Model m;
     Config c;
@@ -312,7 +316,7 @@ static void test_dpo_gradient(void) {
     pp[1].chosen = chat_example(&tok, "reverse dog", "god."); pp[1].rejected = chat_example(&tok, "reverse dog", "dgo the");
     dpo_reference(&m, pp, 2);
     for (i = 0; i < 2; i++) { pp[i].ref_chosen -= 0.3 * (i + 1); pp[i].ref_rejected += 0.2; } /* a reference that differs */
-    dc.beta = 0.5f; dc.label_smoothing = 0.1f;
+    dc.beta = 0.5f; dc.label_smoothing = 0.1f; dc.nll_weight = 0.7f;
     t.steps = 1; t.batch = 2; t.lr = 0.0f; t.lr_min = 0.0f; t.warmup = 0; t.log_every = 0; t.clip = 0.0f; t.weight_decay = 0.0f;
     dpo_train(&m, pp, 2, &t, &dc, NULL); /* lr 0: computes gradients, changes nothing */
     rng_init(&r, 4, 1);
@@ -333,7 +337,10 @@ static void test_dpo_gradient(void) {
             row_logps(&m, tg, 4, T, lps);
             for (b = 0; b < 2; b++) {
                 double z = dc.beta * ((lps[b] - pp[b].ref_chosen) - (lps[2 + b] - pp[b].ref_rejected));
+                int len = 0, tt;
+                for (tt = 0; tt < T; tt++) len += tg[b * T + tt] >= 0;
                 loss[s] += ((1 - dc.label_smoothing) * softplus_d(-z) + dc.label_smoothing * softplus_d(z)) / 2;
+                loss[s] += dc.nll_weight * (-lps[b]) / len / 2;
             }
         }
         m.params[k] = save;
