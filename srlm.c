@@ -2891,6 +2891,13 @@ static void stage_dpo(const RunConfig *rc, const Tokenizer *tok, const char *ini
 }
 
 /* Positive-only ablation data: (prompt, chosen) as instruction/response records. */
+/* One {"instruction", "response"} line: the record SFT and the grader read. */
+static void put_instruction_response(Buf *b, const char *ins, const char *resp) {
+    buf_str(b, "{\"instruction\": "); json_put_string(b, ins, strlen(ins));
+    buf_str(b, ", \"response\": "); json_put_string(b, resp, strlen(resp));
+    buf_str(b, "}\n");
+}
+
 static void stage_positive_data(const char *pairs_path, const char *out) {
     Jsonl j;
     Buf b = {0, 0, 0};
@@ -2899,9 +2906,7 @@ static void stage_positive_data(const char *pairs_path, const char *out) {
     jsonl_load(&j, pairs_path);
     for (i = 0; i < j.count; i++) {
         char *p = jsonl_str(&j, i, "prompt"), *c = jsonl_str(&j, i, "chosen");
-        buf_str(&b, "{\"instruction\": "); json_put_string(&b, p, strlen(p));
-        buf_str(&b, ", \"response\": "); json_put_string(&b, c, strlen(c));
-        buf_str(&b, "}\n");
+        put_instruction_response(&b, p, c);
         free(p); free(c);
     }
     if (write_file_atomic(out, b.p ? b.p : (uint8_t *)"", b.n) != 0) exit(1);
@@ -2965,16 +2970,8 @@ static void stage_pair_audit(const RunConfig *rc, const char *pairs_path, int it
         jsonl_load(&j, pairs_path);
         for (i = 0; i < j.count; i++) {
             char *pr = jsonl_str(&j, i, "prompt"), *ch = jsonl_str(&j, i, "chosen"), *rj = jsonl_str(&j, i, "rejected");
-            const char *resp[2];
-            int k;
-            resp[0] = ch; resp[1] = rj;
-            for (k = 0; k < 2; k++) {
-                buf_str(&b, "{\"instruction\": ");
-                json_put_string(&b, pr, strlen(pr));
-                buf_str(&b, ", \"response\": ");
-                json_put_string(&b, resp[k], strlen(resp[k]));
-                buf_str(&b, "}\n");
-            }
+            put_instruction_response(&b, pr, ch);
+            put_instruction_response(&b, pr, rj);
             free(pr); free(ch); free(rj);
         }
         if (write_file_atomic(in_path, b.p ? b.p : (uint8_t *)"", b.n) != 0) exit(1);
