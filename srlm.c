@@ -2038,6 +2038,9 @@ static RmResult eval_reward_model(const Model *m, const Tokenizer *tok, const Ju
  *   (b) N candidate responses per prompt from Mt,
  *   (c) Mt judges every candidate (section 10),
  *   (d) pair = (highest mean score, lowest mean score); ties dropped.
+ *       Optionally (not in the paper) only confident pairs are kept: a mean
+ *       score gap of at least min_margin and a chosen mean of at least
+ *       min_chosen, both judged by Mt itself (aift_pair_confident).
  * The world's grader is nowhere here: every reward is Mt's own parsed text.
  * ========================================================================== */
 
@@ -2049,6 +2052,8 @@ typedef struct {
     int max_prompt_tokens, max_response_tokens;
     int min_prompt_bytes, max_prompt_bytes;
     float max_similarity;   /* drop a prompt this similar (ROUGE-L F on words) to a seed or kept prompt */
+    float min_margin;       /* keep a pair only if chosen - rejected mean score >= this (0: any untied pair, the paper) */
+    float min_chosen;       /* ... and the chosen mean score >= this (0: no bound, the paper) */
     JudgeConfig judge;
     uint64_t seed;
 } AiftConfig;
@@ -2061,6 +2066,7 @@ static AiftConfig aift_config_default(void) {
     a.max_prompt_tokens = 48; a.max_response_tokens = 64;
     a.min_prompt_bytes = 8; a.max_prompt_bytes = 160;
     a.max_similarity = 0.9f;
+    a.min_margin = 0.0f; a.min_chosen = 0.0f;
     a.judge = judge_config_default();
     a.seed = 1;
     return a;
@@ -2250,7 +2256,18 @@ static char **self_instruct(const Model *pm, const Tokenizer *tok, char *const *
 typedef struct {
     PromptStats prompts;
     int candidates, bad_utf8, judgments, parse_failures, unscored, pairs, ties, identical;
+    int filter_on;          /* min_margin or min_chosen set */
+    int low_confidence;     /* untied pairs dropped by them */
 } AiftStats;
+
+/* Is a (chosen, rejected) pair of mean self-judged scores confident enough to
+ * train on? With the defaults (0, 0) every untied pair is, as in the paper. A
+ * small model's judge is right about its own near-identical candidates barely
+ * more often than not (README, "Where the loop fails at this scale"); a wide
+ * gap with a high chosen score is where its judgments are most often right. */
+static int aift_pair_confident(float chosen, float rejected, const AiftConfig *cfg) {
+    return chosen - rejected >= cfg->min_margin && chosen >= cfg->min_chosen;
+}
 
 /* Build AIFT(Mt) and write it as TRL-style preference JSONL. */
 static void aift_build(const Model *mt, const Model *prompt_model, const Tokenizer *tok, const JudgeTemplate *jt,
@@ -2265,6 +2282,7 @@ static void aift_build(const Model *mt, const Model *prompt_model, const Tokeniz
     Decoder d;
     GenConfig g;
     memset(st, 0, sizeof *st);
+    st->filter_on = cfg->min_margin > 0.0f || cfg->min_chosen > 0.0f;
     /* (a) prompts */
     prompts = self_instruct(prompt_model, tok, seed_inst, n_seed, heldout, cfg, &n_prompts, &st->prompts);
     /* (b) N candidates per prompt from Mt */
@@ -2325,6 +2343,7 @@ static void aift_build(const Model *mt, const Model *prompt_model, const Tokeniz
         if (distinct == 1) { st->identical++; continue; }
         if (best < 0 || best == worst) { if (best >= 0) st->ties++; continue; }
         if (mean[best] == mean[worst]) { st->ties++; continue; }
+        if (!aift_pair_confident(mean[best], mean[worst], cfg)) { st->low_confidence++; continue; }
         buf_str(out, "{\"prompt\": ");
         json_put_string(out, prompts[i], strlen(prompts[i]));
         buf_str(out, ", \"chosen\": ");
@@ -2802,6 +2821,8 @@ static void run_fingerprint(const RunConfig *rc, Buf *b) {
                rc->aift.max_response_tokens, rc->aift.min_prompt_bytes, rc->aift.max_prompt_bytes,
                (double)rc->aift.max_similarity, rc->aift.judge.samples, (double)rc->aift.judge.temperature,
                (double)rc->aift.judge.top_p, rc->aift.judge.max_new, rc->prompt_model_current ? "current" : "m0");
+    if (rc->aift.min_margin > 0.0f || rc->aift.min_chosen > 0.0f)  /* absent when off: older run dirs stay valid */
+        buf_printf(b, "aift-filter min_margin=%a min_chosen=%a\n", (double)rc->aift.min_margin, (double)rc->aift.min_chosen);
     buf_printf(b, "eval answer_max_new=%d limit=%d rm_limit=%d ablation=%d grader=%s\n", rc->answer_max_new, rc->eval_limit,
                rc->rm_limit, rc->ablation, rc->grader);
     for (i = 0; i < 7; i++) {
@@ -2843,6 +2864,10 @@ static void aift_stats_json(Buf *b, const AiftStats *s) {
                s->prompts.generated, s->prompts.kept, s->prompts.too_short_or_long, s->prompts.special_or_bad_utf8,
                s->prompts.similar, s->prompts.heldout, s->prompts.surplus, s->candidates, s->bad_utf8, s->judgments, s->parse_failures,
                s->unscored, s->identical, s->pairs, s->ties);
+    if (s->filter_on) {  /* only with the confidence filter on: older stats files keep their bytes */
+        b->n -= 2;       /* reopen the object before its closing "}\n" */
+        buf_printf(b, ", \"low_confidence\": %d}\n", s->low_confidence);
+    }
 }
 
 static void stage_aift(const RunConfig *rc, const Tokenizer *tok, const JudgeTemplate *jt, const char *mt_path,
@@ -3203,6 +3228,14 @@ static void run_report(const RunConfig *rc, int n_models, Buf *summary) {
                    j > 0 ? 100 * json_file_number(p, "parse_failures") / j : 0.0);
         free(p);
     }
+    if (rc->aift.min_margin > 0.0f || rc->aift.min_chosen > 0.0f) {
+        char *p1 = run_path(rc, "aift1.stats.json"), *p2 = run_path(rc, "aift2.stats.json");
+        buf_printf(&r, "\nConfidence filter on (not in the paper): a pair is kept only if its self-judged score gap is at least %g "
+                       "and its chosen score at least %g. Untied pairs dropped by it: AIFT(M1) %.0f, AIFT(M2) %.0f.\n",
+                   (double)rc->aift.min_margin, (double)rc->aift.min_chosen,
+                   json_file_number(p1, "low_confidence"), json_file_number(p2, "low_confidence"));
+        free(p1); free(p2);
+    }
     buf_str(&r, "\nThe same pairs graded afterwards by the grader (evaluation only; the loop never sees these grades). "
                 "The paper's loop needs the model's own judgments to prefer the better of its own responses more often than not.\n\n"
                 "| data | chosen graded better | worse | equal | better share of unequal | sign test p |\n|---|---|---|---|---|---|\n");
@@ -3246,6 +3279,8 @@ static const char *run_help =
     "  --prompt-model m0  m0 (fixed, as the paper's fixed generator) | current (the paper's appendix)\n"
     "  --sft-epochs --sft-lr --dpo-epochs --dpo-lr --beta 0.1 --label-smoothing 0 --dropout 0.1\n"
     "  --nll-weight 0     RPO: DPO + alpha * NLL(chosen) / |chosen|\n"
+    "  --min-margin 0     keep a self-judged pair only if its score gap >= this (0 = the paper)\n"
+    "  --min-chosen 0     ... and its chosen score >= this (0 = the paper)\n"
     "  --no-ablation      skip the positive-only ablation\n";
 
 static int cmd_run(int argc, char **argv) {
@@ -3278,6 +3313,8 @@ static int cmd_run(int argc, char **argv) {
     rc.beta = opt_float(&o, "--beta", rc.beta, 1e-6f, 100.0f);
     rc.label_smoothing = opt_float(&o, "--label-smoothing", rc.label_smoothing, 0.0f, 0.49f);
     rc.nll_weight = opt_float(&o, "--nll-weight", rc.nll_weight, 0.0f, 100.0f);
+    rc.aift.min_margin = opt_float(&o, "--min-margin", rc.aift.min_margin, 0.0f, 5.0f);
+    rc.aift.min_chosen = opt_float(&o, "--min-chosen", rc.aift.min_chosen, 0.0f, 5.0f);
     rc.dropout = opt_float(&o, "--dropout", rc.dropout, 0.0f, 0.9f);
     if (opt_flag(&o, "--no-ablation")) rc.ablation = 0;
     opts_done(&o);

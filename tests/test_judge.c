@@ -365,6 +365,23 @@ static void test_rouge_l(void) {
     CHECK(rouge_l(a, na, b, nb) == 1.0f, "case and spacing are ignored");
 }
 
+/* The optional confidence filter on self-judged pairs: off by default (every
+ * untied pair kept, as the paper), and each bound applied on its own. */
+static void test_pair_confidence_filter(void) {
+    AiftConfig a = aift_config_default();
+    CHECK(a.min_margin == 0.0f && a.min_chosen == 0.0f, "filter on by default");
+    CHECK(aift_pair_confident(1.0f / 3.0f, 0.0f, &a) && aift_pair_confident(5.0f, 4.9f, &a), "default drops a pair");
+    a.min_margin = 2.0f;
+    CHECK(aift_pair_confident(5.0f, 3.0f, &a), "gap exactly 2 dropped");
+    CHECK(!aift_pair_confident(5.0f, 3.0f + 1.0f / 3.0f, &a), "gap 1.67 kept");
+    a.min_margin = 0.0f;
+    a.min_chosen = 4.5f;
+    CHECK(aift_pair_confident(14.0f / 3.0f, 4.0f, &a), "chosen 4.67 dropped");
+    CHECK(!aift_pair_confident(13.0f / 3.0f, 0.0f, &a), "chosen 4.33 kept");
+    a.min_margin = 2.0f;
+    CHECK(!aift_pair_confident(14.0f / 3.0f, 3.0f, &a) && aift_pair_confident(14.0f / 3.0f, 2.0f, &a), "both bounds");
+}
+
 int main(int argc, char **argv) {
     if (argc == 3 && strcmp(argv[1], "--load-template") == 0) { /* child mode for test_template_errors */
         JudgeTemplate jt;
@@ -383,5 +400,6 @@ int main(int argc, char **argv) {
     RUN(test_json_roundtrip);
     RUN(test_dpo_gradient);
     RUN(test_rouge_l);
+    RUN(test_pair_confidence_filter);
     return check_summary();
 }
