@@ -464,8 +464,9 @@ static void test_generated_records(void) {
             n++;
         }
         CHECK(n == 256, "test has %d prompts", n);
-        for (file = 0; file < NFAM; file++)
-            CHECK(fam_count[file] == 23 || fam_count[file] == 24, "family %s has %d test prompts", family_names[file], fam_count[file]);
+        for (file = 0; file < NFAM; file++)  /* 256 over the 11 default families: 23 or 24 each, none elsewhere */
+            CHECK((wd->opt.families & (1u << file)) ? fam_count[file] == 23 || fam_count[file] == 24 : fam_count[file] == 0,
+                  "family %s has %d test prompts", family_names[file], fam_count[file]);
         strset_free(&seen);
     }
     /* ranked sets: 3-4 responses, distinct grades equal to the grader's */
@@ -903,6 +904,79 @@ static void test_grade_jsonl(void) {
     buf_free(&out);
 }
 
+/* The open families: the grader's ladder on hand-made cases, and a generated
+ * open world whose stated scores are the grader's, whose judgments agree
+ * with it, and whose test prompts are unique and held out by task key. */
+static void test_open_families(void) {
+    static const struct { const char *ins, *resp; int grade; } cases[] = {
+        {"Name a 5-letter word that starts with \"b\".", "The word \"bread\" has 5 letters and starts with \"b\".", 5},
+        {"Name a 5-letter word that starts with \"b\".", "\"bread\" is a 5-letter word starting with \"b\".", 4},
+        {"Name a 5-letter word that starts with \"b\".", "The word \"bread\" has 5 letters and starts with \"b\"", 4},
+        {"Name a 5-letter word that starts with \"b\".", "The word \"bear\" has 5 letters and starts with \"b\".", 3},
+        {"Name a 5-letter word that starts with \"b\".", "The word \"tiger\" has 5 letters and starts with \"b\".", 3},
+        {"Name a 5-letter word that starts with \"b\".", "The word \"bread\" has 5 letters, or \"brown\", starting with \"b\".", 3},
+        {"Name a 5-letter word that starts with \"b\".", "The word \"brexd\" has 5 letters and starts with \"b\".", 2},
+        {"Name a 5-letter word that starts with \"b\".", "The word \"cat\" has 5 letters and starts with \"b\".", 2},
+        {"Name a 5-letter word that starts with \"b\".", "I know a 5-letter word with \"b\".", 1},
+        {"Name a 5-letter word that starts with \"b\".", "The answer is \"bread\".", 0},
+        {"Which 4-letter word ends with \"k\"?", "The word \"milk\" has 4 letters and ends with \"k\".", 5},
+        {"Which 4-letter word ends with \"k\"?", "The word \"kite\" has 4 letters and ends with \"k\".", 3},
+        {"Write a word of 6 letters that has \"z\".", "The word \"puzzle\" has 6 letters and contains \"z\".", 5},
+        {"Write a word of 6 letters that has \"z\".", "The word \"zebra\" has 6 letters and contains \"z\".", 3},
+    };
+    World *wd = (World *)malloc(sizeof *wd);
+    WorldOptions o;
+    WorldFiles fs;
+    Buf line = {0, 0, 0};
+    Member m[5] = {{"instruction", {0, 0, 0}, 0}, {"response", {0, 0, 0}, 0}, {"task_instruction", {0, 0, 0}, 0},
+                   {"task_response", {0, 0, 0}, 0}, {"id", {0, 0, 0}, 0}};
+    int i, n, score, fam_count[NFAM], judged = 0;
+    size_t pos;
+    StrSet seen = {0, 0, 0};
+    for (i = 0; i < (int)(sizeof cases / sizeof cases[0]); i++)
+        CHECK(grade_of(cases[i].ins, cases[i].resp) == cases[i].grade, "%s | %s: grade %d, want %d", cases[i].ins,
+              cases[i].resp, grade_of(cases[i].ins, cases[i].resp), cases[i].grade);
+    options_default(&o);
+    options_small(&o);
+    o.families = (1u << F_STARTS) | (1u << F_ENDS) | (1u << F_CONTAINS);
+    o.n_eft_train = 600;
+    CHECK(world_init(wd, &o, g_tmpl, g_tmpl_len) == NULL, "world_init");
+    world_generate(wd, &fs);
+    pos = 0;
+    while (next_line(&fs.file[OUT_IFT], &pos, &line)) {
+        CHECK(json_members(line.p, line.n, m, 5, &score), "ift line");
+        CHECK(grade_of(m[0].val.p, m[1].val.p) == score, "ift: %s | %s stated %d", m[0].val.p, m[1].val.p, score);
+    }
+    pos = 0;
+    while (next_line(&fs.file[OUT_EFT_TRAIN], &pos, &line)) {
+        char tail[16];
+        CHECK(json_members(line.p, line.n, m, 5, &score), "eft line");
+        CHECK(grade_of(m[2].val.p, m[3].val.p) == score, "eft: %s | %s stated %d", m[2].val.p, m[3].val.p, score);
+        sprintf(tail, "Score: %d", score);
+        CHECK(m[1].val.n > strlen(tail) && strcmp(m[1].val.p + m[1].val.n - strlen(tail), tail) == 0, "eft judgment tail");
+        judged += strstr(m[1].val.p, ". Check: ") != NULL;
+    }
+    CHECK(judged > 200, "only %d of 600 judgments check a word", judged);
+    memset(fam_count, 0, sizeof fam_count);
+    pos = 0;
+    n = 0;
+    while (next_line(&fs.file[OUT_TEST], &pos, &line)) {
+        Task t;
+        CHECK(json_members(line.p, line.n, m, 5, NULL) && m[0].found, "test line");
+        CHECK(parse_instruction(m[0].val.p, m[0].val.n, &t, NULL) && is_open(t.fam), "test: %s", m[0].val.p);
+        CHECK(task_bucket(wd, &t) == B_TEST, "test prompt outside the test split: %s", m[0].val.p);
+        CHECK(strset_add(&seen, m[0].val.p), "test prompt twice: %s", m[0].val.p);
+        fam_count[t.fam]++;
+        n++;
+    }
+    CHECK(n == 256 && fam_count[F_STARTS] >= 85 && fam_count[F_ENDS] >= 85 && fam_count[F_CONTAINS] >= 85,
+          "test: %d prompts, %d %d %d", n, fam_count[F_STARTS], fam_count[F_ENDS], fam_count[F_CONTAINS]);
+    strset_free(&seen);
+    buf_free(&line);
+    world_files_free(&fs);
+    free(wd);
+}
+
 int main(void) {
     load_template();
     if (!g_tmpl_ok) {
@@ -917,6 +991,7 @@ int main(void) {
     RUN(test_grader_bytes);
     RUN(test_canonical_and_alternatives);
     RUN(test_generated_records);
+    RUN(test_open_families);
     RUN(test_splits_disjoint);
     RUN(test_corpus_format);
     RUN(test_corpus_qa);

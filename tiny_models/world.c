@@ -227,9 +227,19 @@ static const char *const word_list[] = {
  * the grader recognises exactly the instructions the generator can write.
  * ---------------------------------------------------------------------- */
 enum { F_REVERSE, F_SORT, F_COUNT, F_UPPER, F_ADD, F_REPEAT, F_FIRST, F_LAST,
-       F_PALINDROME, F_LENGTH, F_LARGER, NFAM };
+       F_PALINDROME, F_LENGTH, F_LARGER, F_STARTS, F_ENDS, F_CONTAINS, NFAM };
 static const char *const family_names[NFAM] = {
-    "reverse", "sort", "count", "upper", "add", "repeat", "first", "last", "palindrome", "length", "larger"};
+    "reverse", "sort", "count", "upper", "add", "repeat", "first", "last", "palindrome", "length", "larger",
+    "starts", "ends", "contains"};
+/* The first eleven families are closed: each task has exactly one answer, so
+ * checking an answer means working it out again. The open families (starts,
+ * ends, contains: "a 5-letter word that starts with "b"") accept any word of
+ * the list that fits both constraints: answering means searching the words,
+ * checking means spelling one word out, so a judge can be right more often
+ * than the model answers. They are off by default (the shipped data has the
+ * closed families only); --families turns them on. */
+#define CLOSED_FAMILIES ((1u << F_STARTS) - 1u)
+static int is_open(int fam) { return fam == F_STARTS || fam == F_ENDS || fam == F_CONTAINS; }
 
 #define MAXPHR 5
 static const char *const phrasings[NFAM][MAXPHR + 1] = {
@@ -255,6 +265,17 @@ static const char *const phrasings[NFAM][MAXPHR + 1] = {
      "Count the letters in \"{w}\".", "What is the length of \"{w}\" in letters?", NULL},
     {"Which is larger, {a} or {b}?", "Which number is bigger: {a} or {b}?",
      "Of {a} and {b}, which is greater?", "Tell me the larger of {a} and {b}.", NULL},
+    /* open families: at most 9 words each, so two prompts that differ in one
+     * slot stay below the self-instruct similarity cut (ROUGE-L 0.9) */
+    {"Name a {k}-letter word that starts with \"{c}\".", "Give me a {k}-letter word starting with \"{c}\".",
+     "Write a word of {k} letters beginning with \"{c}\".", "Which {k}-letter word starts with \"{c}\"?",
+     "Suggest a {k}-letter word beginning with \"{c}\"."},
+    {"Name a {k}-letter word that ends with \"{c}\".", "Give me a {k}-letter word ending in \"{c}\".",
+     "Write a word of {k} letters ending with \"{c}\".", "Which {k}-letter word ends with \"{c}\"?",
+     "Suggest a {k}-letter word ending with \"{c}\"."},
+    {"Name a {k}-letter word that contains \"{c}\".", "Give me a {k}-letter word containing \"{c}\".",
+     "Write a word of {k} letters that has \"{c}\".", "Which {k}-letter word contains \"{c}\"?",
+     "Suggest a {k}-letter word with \"{c}\" in it."},
 };
 
 /* The canonical answer sentence: the one response that earns all 5 points.
@@ -271,6 +292,9 @@ static const char *const canonical_pattern[NFAM] = {
     NULL,
     "The word \"{w}\" has {r} letters.",
     "The larger of {a} and {b} is {r}.",
+    "The word \"{r}\" has {k} letters and starts with \"{c}\".",
+    "The word \"{r}\" has {k} letters and ends with \"{c}\".",
+    "The word \"{r}\" has {k} letters and contains \"{c}\".",
 };
 static const char *const palindrome_canonical[2] = {"No, \"{w}\" is not a palindrome.", "Yes, \"{w}\" is a palindrome."};
 
@@ -288,6 +312,9 @@ static const char *const alternative_pattern[NFAM][2] = {
     {NULL, NULL},
     {"\"{w}\" is {r} letters long.", "There are {r} letters in \"{w}\"."},
     {"{r} is the larger of {a} and {b}.", "Between {a} and {b}, {r} is larger."},
+    {"\"{r}\" is a {k}-letter word starting with \"{c}\".", "A {k}-letter word that starts with \"{c}\" is \"{r}\"."},
+    {"\"{r}\" is a {k}-letter word ending in \"{c}\".", "A {k}-letter word that ends with \"{c}\" is \"{r}\"."},
+    {"\"{r}\" is a {k}-letter word with \"{c}\" in it.", "A {k}-letter word that contains \"{c}\" is \"{r}\"."},
 };
 static const char *const palindrome_alternative[2][2] = {
     {"No. \"{w}\" reads differently backwards.", "No, \"{w}\" is different when reversed."},
@@ -299,7 +326,7 @@ typedef struct {
     char w[WORD_MAX + 1];   /* word (lowercase a-z) */
     char c;                 /* letter, for count */
     long long a, b;         /* numbers, for add and larger */
-    int k;                  /* count, for repeat, first and last */
+    int k;                  /* count, for repeat, first and last; the word length, for open families */
 } Task;
 
 static int family_phrasing_count(int fam) {
@@ -311,10 +338,26 @@ static int is_lower(int c) { return c >= 'a' && c <= 'z'; }
 static int is_letter(int c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 static int is_digit(int c) { return c >= '0' && c <= '9'; }
 static int is_space(int c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
-static int uses_word(int fam) { return fam != F_ADD && fam != F_LARGER; }
+static int uses_word(int fam) { return fam != F_ADD && fam != F_LARGER && !is_open(fam); }
 /* families whose answer is a quoted string (the rest answer with a number or yes/no) */
 static int answers_string(int fam) {
     return fam == F_REVERSE || fam == F_SORT || fam == F_UPPER || fam == F_FIRST || fam == F_LAST || fam == F_REPEAT;
+}
+
+/* Open families: does word w fit the letter constraint, and both constraints? */
+static int open_letter_fits(const Task *t, const char *w) {
+    size_t n = strlen(w);
+    if (n == 0) return 0;
+    if (t->fam == F_STARTS) return w[0] == t->c;
+    if (t->fam == F_ENDS) return w[n - 1] == t->c;
+    return strchr(w, t->c) != NULL;
+}
+static int open_fits(const Task *t, const char *w) { return (int)strlen(w) == t->k && open_letter_fits(t, w); }
+static int is_list_word(const char *w) {
+    int i;
+    for (i = 0; i < NWORDS; i++)
+        if (strcmp(word_list[i], w) == 0) return 1;
+    return 0;
 }
 
 static int word_is_palindrome(const char *w) {
@@ -355,6 +398,10 @@ static void task_answer(const Task *t, char *out) {
     case F_PALINDROME: strcpy(out, word_is_palindrome(t->w) ? "yes" : "no"); break;
     case F_LENGTH: sprintf(out, "%d", (int)n); break;
     case F_LARGER: sprintf(out, "%lld", t->a > t->b ? t->a : t->b); break;
+    case F_STARTS: case F_ENDS: case F_CONTAINS:  /* one of many: the first fitting word of the list */
+        for (i = 0; i < sizeof word_list / sizeof word_list[0]; i++)
+            if (open_fits(t, word_list[i])) { strcpy(out, word_list[i]); break; }
+        break;
     }
 }
 
@@ -381,12 +428,29 @@ static void number_letters(char *out, size_t cap, const char *w) {
         str_cat(out, cap, tmp);
     }
 }
+/* Open families: the word's letters numbered, then what they show:
+ * "b1 r2 e3 a4 d5: 5 letters, starts with b" ("has e" / "has no e"). */
+static void open_working(const Task *t, const char *w, char *out, size_t cap) {
+    char tmp[64];
+    size_t n = strlen(w);
+    out[0] = 0;
+    number_letters(out, cap, w);
+    if (t->fam == F_STARTS) sprintf(tmp, ": %d letters, starts with %c", (int)n, n ? w[0] : '?');
+    else if (t->fam == F_ENDS) sprintf(tmp, ": %d letters, ends with %c", (int)n, n ? w[n - 1] : '?');
+    else sprintf(tmp, ": %d letters, has %s%c", (int)n, strchr(w, t->c) ? "" : "no ", t->c);
+    str_cat(out, cap, tmp);
+}
+/* What the open task asks, in the working's words: "5 letters, starts with b". */
+static void open_expected(const Task *t, char *out) {
+    sprintf(out, "%d letters, %s %c", t->k, t->fam == F_STARTS ? "starts with" : t->fam == F_ENDS ? "ends with" : "has", t->c);
+}
 static void task_working(const Task *t, char *out, size_t cap) {
     char ans[ANS_CAP], tmp[64];
     size_t i, n = strlen(t->w);
     task_answer(t, ans);
     out[0] = 0;
     switch (t->fam) {
+    case F_STARTS: case F_ENDS: case F_CONTAINS: open_working(t, ans, out, cap); break;
     case F_REVERSE: case F_SORT: case F_UPPER:
         spell_into(out, cap, t->w, n);
         str_cat(out, cap, t->fam == F_REVERSE ? " backwards is " : t->fam == F_SORT ? " sorted is " : " in capitals is ");
@@ -510,6 +574,7 @@ static void task_key(const Task *t, char *out) {
     case F_COUNT: sprintf(out, "%s|%c|%s", family_names[t->fam], t->c, t->w); break;
     case F_ADD: case F_LARGER: sprintf(out, "%s|%lld|%lld", family_names[t->fam], lo, hi); break;
     case F_REPEAT: case F_FIRST: case F_LAST: sprintf(out, "%s|%s|%d", family_names[t->fam], t->w, t->k); break;
+    case F_STARTS: case F_ENDS: case F_CONTAINS: sprintf(out, "%s|%c|%d", family_names[t->fam], t->c, t->k); break;
     default: sprintf(out, "%s|%s", family_names[t->fam], t->w); break;
     }
 }
@@ -523,6 +588,7 @@ static int task_valid(const Task *t) {
     case F_REPEAT: return t->k >= 2 && t->k <= 9;
     case F_FIRST: case F_LAST: return t->k >= 2 && t->k <= 9 && (size_t)t->k <= n;
     case F_LARGER: return t->a != t->b;
+    case F_STARTS: case F_ENDS: case F_CONTAINS: return is_lower(t->c) && t->k >= 1 && t->k <= WORD_MAX;
     default: return 1;
     }
 }
@@ -654,6 +720,12 @@ static int has_token(const char *s, size_t n, const char *tok, int digits) {
 
 static int task_mentioned(const Task *t, const char *s, size_t n) {
     char tmp[32];
+    if (is_open(t->fam)) {  /* the letter and the length */
+        tmp[0] = t->c; tmp[1] = 0;
+        if (!has_token(s, n, tmp, 0)) return 0;
+        sprintf(tmp, "%d", t->k);
+        return has_token(s, n, tmp, 1);
+    }
     if (!uses_word(t->fam)) {
         sprintf(tmp, "%lld", t->a);
         if (!has_token(s, n, tmp, 1)) return 0;
@@ -864,6 +936,58 @@ static void claims_verdicts(Claims *c, const char *s, size_t n) {
     }
 }
 
+/* Open families. Claims are the quoted segments of two or more letters
+ * (quotes pair up left to right over the whole response; the quoted input
+ * letter is one letter, so never a claim). The answer is the first claim:
+ *   useful:  a word of the list that fits one of the two constraints;
+ *   correct: a word of the list that fits both, and no other claim differs;
+ *   impeccable: the trimmed response is the canonical sentence for it. */
+static Grade grade_open(const Task *t, const char *resp, size_t n) {
+    char canon[TEXT_CAP], claim[ANS_CAP];
+    Grade g;
+    const char *r = resp;
+    size_t rn = n, i = 0;
+    int nclaims = 0, conflict = 0, word;
+    memset(&g, 0, sizeof g);
+    if (task_mentioned(t, resp, n)) g.held |= CRIT_RELEVANT;
+    while (i < n) {
+        size_t a, b, len, q;
+        int letters = 1;
+        while (i < n && resp[i] != '"') i++;
+        if (i >= n) break;
+        a = ++i;
+        while (i < n && resp[i] != '"') i++;
+        if (i >= n) break;                      /* an unclosed quote gives nothing */
+        b = i++;
+        len = b - a;
+        for (q = a; q < b; q++) letters &= is_letter((unsigned char)resp[q]);
+        if (len < 2 || !letters || len >= ANS_CAP) continue;
+        memcpy(claim, resp + a, len);
+        claim[len] = 0;
+        if (nclaims++ == 0) strcpy(g.given, claim);
+        else if (strcmp(claim, g.given) != 0) conflict = 1;
+    }
+    word = nclaims && is_list_word(g.given);
+    if (nclaims) g.held |= CRIT_SUBSTANTIAL;
+    if (word && ((int)strlen(g.given) == t->k || open_letter_fits(t, g.given))) g.held |= CRIT_USEFUL;
+    if (word && open_fits(t, g.given) && !conflict) g.held |= CRIT_CORRECT;
+    if (nclaims) {
+        canonical_with(t, g.given, canon, sizeof canon);
+        trim(&r, &rn);
+        if (rn == strlen(canon) && memcmp(r, canon, rn) == 0) g.held |= CRIT_IMPECCABLE;
+    }
+    while (g.grade < 5 && (g.held & (1u << g.grade))) g.grade++;
+    switch (g.grade) {
+    case 0: g.reason = "input not mentioned"; break;
+    case 1: g.reason = "no word given"; break;
+    case 2: g.reason = word ? "the word fits neither constraint" : "not a word of the list"; break;
+    case 3: g.reason = word && open_fits(t, g.given) ? "conflicting answers" : "the word fits one constraint"; break;
+    case 4: g.reason = "not the canonical sentence"; break;
+    default: g.reason = "all criteria met"; break;
+    }
+    return g;
+}
+
 /* Grade a response to a parsed task. */
 static Grade grade_task(const Task *t, const char *resp, size_t n) {
     char ans[ANS_CAP], canon[TEXT_CAP];
@@ -871,6 +995,7 @@ static Grade grade_task(const Task *t, const char *resp, size_t n) {
     Grade g;
     const char *r = resp;
     size_t rn = n;
+    if (is_open(t->fam)) return grade_open(t, resp, n);
     task_answer(t, ans);
     canonical_with(t, ans, canon, sizeof canon);
     memset(&c, 0, sizeof c);
@@ -1042,34 +1167,63 @@ static void judgment_text(Rng *r, const Grade *g, int extra_text, const Task *t,
     int spelled = answers_string(t->fam) && t->fam != F_REPEAT;
     task_answer(t, ans);
     out[0] = 0;
-    str_cat(out, cap, "Given ");
-    if (g->given[0]) {
-        str_cat(out, cap, q); str_cat(out, cap, g->given); str_cat(out, cap, q);
-        if (spelled) { str_cat(out, cap, ", "); spell_into(out, cap, g->given, strlen(g->given)); }
-    } else {
-        str_cat(out, cap, "nothing");
-    }
-    str_cat(out, cap, ". Working: ");
-    task_working(t, out + strlen(out), cap - strlen(out));
-    str_cat(out, cap, ". Expected ");
-    if (spelled) spell_into(out, cap, ans, strlen(ans));
-    else { str_cat(out, cap, q); str_cat(out, cap, ans); str_cat(out, cap, q); }
-    if (g->given[0]) {
-        /* Check: the given and expected answers unit by unit (letters, digits,
-         * or words for repeat), "!" after each pair that differs; "?" stands
-         * for a missing unit. */
-        char gu[64][32], eu[64][32];
-        int ng = check_units(t->fam, g->given, gu), ne = check_units(t->fam, ans, eu), i, n = ng > ne ? ng : ne;
-        str_cat(out, cap, ". Check:");
-        for (i = 0; i < n; i++) {
-            const char *x = i < ng ? gu[i] : "?", *y = i < ne ? eu[i] : "?";
-            str_cat(out, cap, i ? ", " : " ");
-            str_cat(out, cap, x); str_cat(out, cap, " "); str_cat(out, cap, y);
-            if (strcmp(x, y) != 0) str_cat(out, cap, "!");
+    if (is_open(t->fam)) {
+        /* Given "bread", b1 r2 e3 a4 d5: 5 letters, starts with b. Expected 5
+         * letters, starts with b. Check: 5 5, b b. A match. (or ": not a word") */
+        char work[TEXT_CAP], tmp[64];
+        open_expected(t, tmp);
+        str_cat(out, cap, "Given ");
+        if (!g->given[0]) {
+            str_cat(out, cap, "nothing. Expected "); str_cat(out, cap, tmp); str_cat(out, cap, ". ");
+        } else if (!is_list_word(g->given)) {
+            work[0] = 0;
+            number_letters(work, sizeof work, g->given);
+            str_cat(out, cap, "\""); str_cat(out, cap, g->given); str_cat(out, cap, "\", ");
+            str_cat(out, cap, work); str_cat(out, cap, ": not a word. Expected "); str_cat(out, cap, tmp);
+            str_cat(out, cap, ". No match. ");
+        } else {
+            size_t n = strlen(g->given);
+            char got = t->fam == F_STARTS ? g->given[0] : t->fam == F_ENDS ? g->given[n - 1] : 0;
+            open_working(t, g->given, work, sizeof work);
+            str_cat(out, cap, "\""); str_cat(out, cap, g->given); str_cat(out, cap, "\", ");
+            str_cat(out, cap, work); str_cat(out, cap, ". Expected "); str_cat(out, cap, tmp);
+            sprintf(tmp, ". Check: %d %d%s, ", (int)n, t->k, (int)n == t->k ? "" : "!");
+            str_cat(out, cap, tmp);
+            if (t->fam == F_CONTAINS) sprintf(tmp, "%s yes%s", strchr(g->given, t->c) ? "yes" : "no", strchr(g->given, t->c) ? "" : "!");
+            else sprintf(tmp, "%c %c%s", got, t->c, got == t->c ? "" : "!");
+            str_cat(out, cap, tmp);
+            str_cat(out, cap, open_fits(t, g->given) ? ". A match. " : ". No match. ");
         }
-        str_cat(out, cap, strcmp(g->given, ans) == 0 ? ". A match. " : ". No match. ");
     } else {
-        str_cat(out, cap, ". ");
+        str_cat(out, cap, "Given ");
+        if (g->given[0]) {
+            str_cat(out, cap, q); str_cat(out, cap, g->given); str_cat(out, cap, q);
+            if (spelled) { str_cat(out, cap, ", "); spell_into(out, cap, g->given, strlen(g->given)); }
+        } else {
+            str_cat(out, cap, "nothing");
+        }
+        str_cat(out, cap, ". Working: ");
+        task_working(t, out + strlen(out), cap - strlen(out));
+        str_cat(out, cap, ". Expected ");
+        if (spelled) spell_into(out, cap, ans, strlen(ans));
+        else { str_cat(out, cap, q); str_cat(out, cap, ans); str_cat(out, cap, q); }
+        if (g->given[0]) {
+            /* Check: the given and expected answers unit by unit (letters, digits,
+             * or words for repeat), "!" after each pair that differs; "?" stands
+             * for a missing unit. */
+            char gu[64][32], eu[64][32];
+            int ng = check_units(t->fam, g->given, gu), ne = check_units(t->fam, ans, eu), i, n = ng > ne ? ng : ne;
+            str_cat(out, cap, ". Check:");
+            for (i = 0; i < n; i++) {
+                const char *x = i < ng ? gu[i] : "?", *y = i < ne ? eu[i] : "?";
+                str_cat(out, cap, i ? ", " : " ");
+                str_cat(out, cap, x); str_cat(out, cap, " "); str_cat(out, cap, y);
+                if (strcmp(x, y) != 0) str_cat(out, cap, "!");
+            }
+            str_cat(out, cap, strcmp(g->given, ans) == 0 ? ". A match. " : ". No match. ");
+        } else {
+            str_cat(out, cap, ". ");
+        }
     }
     str_cat(out, cap, opener[rng_below(r, 2)]);
     if (g->grade == 3 && strcmp(g->reason, "conflicting answers") == 0)
@@ -1111,7 +1265,7 @@ static void options_default(WorldOptions *o) {
     o->k_min = 2; o->k_max = 4;
     o->repeat_max_chars = 24;
     o->max_response_bytes = 80;
-    o->families = (1u << NFAM) - 1;
+    o->families = CLOSED_FAMILIES;
     o->corpus_bytes = 3000000;
     o->n_ift = 3200; o->ift_good_pct = 85;
     o->n_eft_train = 3000; o->n_eft_eval = 540;
@@ -1151,6 +1305,9 @@ enum { B_TRAIN, B_EFT_EVAL, B_TEST, B_RANKED };
 static const char *const bucket_names[4] = {"train", "eft-eval", "test", "ranked"};
 /* percent of task keys per bucket: train 70, eft-eval 8, test 11, ranked 11 */
 static const int bucket_edge[4] = {70, 78, 89, 100};
+/* Open tasks are few (a letter and a length: about 300 keys in all), so they
+ * hold out a larger share, enough for a test set of unique prompts. */
+static const int open_bucket_edge[4] = {55, 63, 88, 100};
 
 /* Seeds of the independent random streams: one per output, so changing one
  * file's size never changes another file's bytes. */
@@ -1213,7 +1370,7 @@ static int task_bucket(const World *wd, const Task *t) {
     int b = 0, h;
     task_key(t, key);
     h = (int)(hash64(wd->split_seed, fnv1a64(key, strlen(key))) % 100u);
-    while (h >= bucket_edge[b]) b++;
+    while (h >= (is_open(t->fam) ? open_bucket_edge : bucket_edge)[b]) b++;
     return b;
 }
 
@@ -1254,6 +1411,13 @@ static void sample_task(const World *wd, Rng *r, int fam, Task *t) {
             strcpy(t->w, pick_word(wd, r));
         } while ((int)strlen(t->w) <= t->k);
         break;
+    case F_STARTS: case F_ENDS: case F_CONTAINS: {  /* the constraints of a list word, so one fits */
+        const char *w = pick_word(wd, r);
+        size_t n = strlen(w);
+        t->k = (int)n;
+        t->c = fam == F_STARTS ? w[0] : fam == F_ENDS ? w[n - 1] : w[rng_below(r, (uint32_t)n)];
+        break;
+    }
     case F_PALINDROME:  /* half yes, half no; a third of the yes are real words */
         if (rng_below(r, 2) == 0) strcpy(t->w, wd->plain[rng_below(r, (uint32_t)wd->nplain)]);
         else if (wd->nreal_pal > 0 && rng_below(r, 3) == 0) strcpy(t->w, wd->pal[rng_below(r, (uint32_t)wd->nreal_pal)]);
@@ -1286,7 +1450,9 @@ static void draw_instruction(const World *wd, Rng *r, int fam, int bucket, StrSe
         task_key(t, key);
         task_instruction(t, (int)rng_below(r, (uint32_t)family_phrasing_count(fam)), ins, cap);
         if (tries < 400 && strset_has(keys, key)) continue;
-        if (strset_has(seen, ins)) continue;
+        /* an open task has many right answers, so training files may ask it
+         * again (with another response); held-out test prompts stay unique */
+        if (strset_has(seen, ins) && !(is_open(fam) && bucket != B_TEST)) continue;
         strset_add(keys, key);
         strset_add(seen, ins);
         return;
@@ -1538,8 +1704,56 @@ static void propose_irrelevant(const World *wd, Rng *r, const Task *t, int bucke
     }
 }
 
+/* Open families: a random word of the world's list that fits the task
+ * (want = 2), fits exactly one constraint (1) or neither (0); 0 if none. */
+static int open_pick(const World *wd, Rng *r, const Task *t, int want, char *out) {
+    int i, n = 0, pick;
+    for (i = 0; i < wd->nwords; i++) {
+        const char *w = wd->words[i];
+        if (((int)strlen(w) == t->k) + open_letter_fits(t, w) == want) n++;
+    }
+    if (n == 0) return 0;
+    pick = (int)rng_below(r, (uint32_t)n);
+    for (i = 0; i < wd->nwords; i++) {
+        const char *w = wd->words[i];
+        if (((int)strlen(w) == t->k) + open_letter_fits(t, w) == want && pick-- == 0) { strcpy(out, w); break; }
+    }
+    return 1;
+}
+/* The answer a generator writes: any fitting word for an open family (the
+ * reference answer if none is in the world's word range), else the answer. */
+static void task_answer_drawn(const World *wd, Rng *r, const Task *t, char *out) {
+    if (!is_open(t->fam) || !open_pick(wd, r, t, 2, out)) task_answer(t, out);
+}
+static void propose_open(const World *wd, Rng *r, const Task *t, int bucket, int target, char *out, size_t cap) {
+    static const char *const no_word[4] = {"I know a {k}-letter word with \"{c}\".", "There are many {k}-letter words with \"{c}\".",
+                                           "A word of {k} letters and \"{c}\" is hard to find.", "Let me think of {k} letters and \"{c}\"."};
+    char ans[ANS_CAP], canon[TEXT_CAP], w[ANS_CAP];
+    task_answer_drawn(wd, r, t, ans);
+    canonical_with(t, ans, canon, sizeof canon);
+    out[0] = 0;
+    switch (target) {
+    case 5: str_cat(out, cap, canon); break;
+    case 4: propose_correct_variant(r, t, ans, canon, out, cap); break;
+    case 3:  /* a real word that fits one constraint: mostly the letter (the likely slip) */
+        if (!open_pick(wd, r, t, 1, w)) strcpy(w, ans);
+        canonical_with(t, w, out, cap);
+        break;
+    case 2:  /* a word that fits neither, or a fitting word with one letter changed (mostly not a word) */
+        if (rng_below(r, 2) || !open_pick(wd, r, t, 0, w)) { strcpy(w, ans); change_one_letter(r, w); }
+        canonical_with(t, w, out, cap);
+        break;
+    case 1:
+        if (rng_below(r, 3) == 0) task_instruction(t, (int)rng_below(r, (uint32_t)family_phrasing_count(t->fam)), out, cap);
+        else render(out, cap, no_word[rng_below(r, 4)], t, ans);
+        break;
+    default: propose_irrelevant(wd, r, t, bucket, ans, out, cap); break;
+    }
+}
+
 static void propose_response(const World *wd, Rng *r, const Task *t, int bucket, int target, char *out, size_t cap) {
     char ans[ANS_CAP], canon[TEXT_CAP];
+    if (is_open(t->fam)) { propose_open(wd, r, t, bucket, target, out, cap); return; }
     task_answer(t, ans);
     canonical_with(t, ans, canon, sizeof canon);
     out[0] = 0;
@@ -1610,7 +1824,7 @@ static void corpus_facts(const World *wd, Rng *r, Buf *out) {
     for (i = 0; i < n; i++) {
         int fam = one >= 0 ? one : wd->fams[rng_below(r, (uint32_t)wd->nfams)];
         sample_task_in(wd, r, fam, B_TRAIN, &t);
-        task_answer(&t, ans);
+        task_answer_drawn(wd, r, &t, ans);
         if (rng_below(r, 4) == 0) render_alternative(r, &t, ans, line, sizeof line);
         else canonical_with(&t, ans, line, sizeof line);
         buf_puts(out, line);
@@ -1682,12 +1896,13 @@ static void corpus_qa(const World *wd, Rng *r, Buf *out) {
         int fam = wd->fams[rng_below(r, (uint32_t)wd->nfams)];
         sample_task_in(wd, r, fam, B_TRAIN, &t);
         task_instruction(&t, (int)rng_below(r, (uint32_t)family_phrasing_count(fam)), ins, sizeof ins);
-        task_answer(&t, ans);
+        task_answer_drawn(wd, r, &t, ans);
         if (rng_below(r, 4) == 0) render_alternative(r, &t, ans, line, sizeof line);
         else canonical_with(&t, ans, line, sizeof line);
         if (rng_below(r, 5) < 2) {  /* a worked answer: the steps, then the answer */
             char work[TEXT_CAP];
-            task_working(&t, work, sizeof work);
+            if (is_open(t.fam)) open_working(&t, ans, work, sizeof work);
+            else task_working(&t, work, sizeof work);
             buf_printf(out, "Q: %s\nWorking: %s.\nA: %s\n", ins, work, line);
         } else {
             buf_printf(out, "Q: %s\nA: %s\n", ins, line);
@@ -2179,7 +2394,7 @@ static unsigned parse_families(const char *s) {
             if (strlen(family_names[f]) == n && strncmp(s, family_names[f], n) == 0) break;
         if (f == NFAM)
             die("--families: unknown family \"%.*s\" (known: reverse sort count upper add repeat first last "
-                "palindrome length larger)", (int)n, s);
+                "palindrome length larger starts ends contains)", (int)n, s);
         bits |= 1u << f;
         s += n;
         if (*s == ',') s++;
