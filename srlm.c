@@ -3279,6 +3279,8 @@ static const char *run_help =
     "  --prompt-model m0  m0 (fixed, as the paper's fixed generator) | current (the paper's appendix)\n"
     "  --sft-epochs --sft-lr --dpo-epochs --dpo-lr --beta 0.1 --label-smoothing 0 --dropout 0.1\n"
     "  --nll-weight 0     RPO: DPO + alpha * NLL(chosen) / |chosen|\n"
+    "  --max-similarity 0.9  drop a new prompt at least this similar (ROUGE-L F, words and\n"
+    "                     punctuation) to a seed or kept prompt\n"
     "  --min-margin 0     keep a self-judged pair only if its score gap >= this (0 = the paper)\n"
     "  --min-chosen 0     ... and its chosen score >= this (0 = the paper)\n"
     "  --no-ablation      skip the positive-only ablation\n";
@@ -3313,6 +3315,7 @@ static int cmd_run(int argc, char **argv) {
     rc.beta = opt_float(&o, "--beta", rc.beta, 1e-6f, 100.0f);
     rc.label_smoothing = opt_float(&o, "--label-smoothing", rc.label_smoothing, 0.0f, 0.49f);
     rc.nll_weight = opt_float(&o, "--nll-weight", rc.nll_weight, 0.0f, 100.0f);
+    rc.aift.max_similarity = opt_float(&o, "--max-similarity", rc.aift.max_similarity, 0.1f, 1.0f);
     rc.aift.min_margin = opt_float(&o, "--min-margin", rc.aift.min_margin, 0.0f, 5.0f);
     rc.aift.min_chosen = opt_float(&o, "--min-chosen", rc.aift.min_chosen, 0.0f, 5.0f);
     rc.dropout = opt_float(&o, "--dropout", rc.dropout, 0.0f, 0.9f);

@@ -64,6 +64,11 @@ $SRLM train --data "$dir/text.txt" --out "$dir/x.ckpt" --dim 10 --heads 3 >/dev/
 [ $? -eq 1 ] && grep -q "n_heads must divide dim" "$dir/err" && ok bad_config || bad "bad_config: $(cat "$dir/err")"
 $SRLM sample --model "$dir/flip.ckpt" >/dev/null 2>"$dir/err"
 [ $? -eq 1 ] && grep -q "checksum" "$dir/err" && ok sample_refuses_bad_checkpoint || bad sample_refuses_bad_checkpoint
+for o in "--max-similarity 2" "--min-margin -1" "--min-chosen 6"; do  # the run's AIFT knobs are range-checked
+    $SRLM run --dir "$dir/r" $o >/dev/null 2>"$dir/err"
+    [ $? -eq 1 ] && [ "$(wc -l < "$dir/err")" -eq 1 ] && grep -q "option ${o% *} must be a number" "$dir/err" \
+        && ok "run_range ${o% *}" || bad "run_range ${o% *}: $(cat "$dir/err")"
+done
 $SRLM frobnicate >/dev/null 2>&1; [ $? -eq 1 ] && ok unknown_command || bad unknown_command
 for c in train sample info tokenizer; do
     $SRLM $c --help >/dev/null 2>&1 && ok "help_$c" || bad "help_$c"
