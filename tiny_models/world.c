@@ -720,9 +720,10 @@ static int has_token(const char *s, size_t n, const char *tok, int digits) {
 
 static int task_mentioned(const Task *t, const char *s, size_t n) {
     char tmp[32];
-    if (is_open(t->fam)) {  /* the letter and the length */
+    if (is_open(t->fam)) {  /* the letter or the length: an answer that restates its own
+                               word's letter ("contains "s"") still answers the question */
         tmp[0] = t->c; tmp[1] = 0;
-        if (!has_token(s, n, tmp, 0)) return 0;
+        if (has_token(s, n, tmp, 0)) return 1;
         sprintf(tmp, "%d", t->k);
         return has_token(s, n, tmp, 1);
     }
