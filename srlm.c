@@ -4155,7 +4155,7 @@ static void pack_params(Pack *k, const Config *c, const char *prefix, const floa
 typedef struct {
     int batch, seq;
     uint64_t seed;
-    float lr, beta, label_smoothing;
+    float lr, beta, label_smoothing, nll_weight;
 } VectorsConfig;
 
 /* The batch: random ids; targets are random ids too, ~1 in 4 masked (-1),
@@ -4229,7 +4229,7 @@ static void vectors_sampling(Pack *k, const Model *m, const int *prompt, int ple
 static void vectors_dpo(Pack *k, Model *m, Model *ref, const VectorsConfig *vc) {
     const Config *c = &m->cfg;
     int V = c->vocab_size, len_c = c->max_seq_len + 1 < 10 ? c->max_seq_len + 1 : 10, len_r = len_c - 1;
-    int prompt_len = len_c / 3 > 0 ? len_c / 3 : 1, T, N, t, i;
+    int prompt_len = len_c / 3 > 0 ? len_c / 3 : 1, T, N, t, i, len_w;
     Example ex[2];
     const Example *rows[2];
     int *inputs = xmalloc((size_t)2 * c->max_seq_len * sizeof(int)), *targets = xmalloc((size_t)2 * c->max_seq_len * sizeof(int));
@@ -4256,15 +4256,18 @@ static void vectors_dpo(Pack *k, Model *m, Model *ref, const VectorsConfig *vc) 
     z = rw - rl;
     dz = -(1.0 - eps) * sigmoid_d(-z) + eps * sigmoid_d(z);
     loss = (1.0 - eps) * softplus_d(-z) + eps * softplus_d(z);
+    for (t = 0, len_w = 0; t < T; t++) len_w += targets[t] >= 0;
+    if (vc->nll_weight > 0.0f) loss += (double)vc->nll_weight * (-lp[0]) / len_w; /* RPO, as dpo_train with P = 1 */
     dl = xcalloc((size_t)N, sizeof(float));
     for (t = 0; t < T; t++) {
-        if (targets[t] >= 0) dl[t] = (float)(-vc->beta * dz);
+        if (targets[t] >= 0) dl[t] = (float)(-vc->beta * dz + (double)vc->nll_weight / len_w);
         if (targets[T + t] >= 0) dl[T + t] = (float)(vc->beta * dz);
     }
     memset(m->grads, 0, m->n_params * sizeof(float));
     model_backward(m, dl, 0);
     pack_param_f(k, "dpo.beta", vc->beta);
     pack_param_f(k, "dpo.label_smoothing", vc->label_smoothing);
+    if (vc->nll_weight > 0.0f) pack_param_f(k, "dpo.nll_weight", vc->nll_weight); /* absent when 0: older packs unchanged */
     buf_printf(&k->text, "param dpo.prompt_len %d\n", prompt_len);
     buf_printf(&k->text, "param dpo.loss %.17g\nparam dpo.logps %.17g %.17g\nparam dpo.ref_logps %.17g %.17g\n",
                loss, lp[0], lp[1], rp[0], rp[1]);
@@ -4391,7 +4394,8 @@ static const char *vectors_help =
     "  --batch 2 --seq 8  the token batch (B rows of T positions; seq <= context)\n"
     "  --seed 1           batch, DPO pair and sampling seed\n"
     "  --lr 1e-3          the AdamW step's learning rate (other settings: srlm's defaults)\n"
-    "  --beta 0.1 --label-smoothing 0   DPO settings\n";
+    "  --beta 0.1 --label-smoothing 0   DPO settings\n"
+    "  --nll-weight 0     RPO's alpha (DPO + alpha * NLL(chosen) / |chosen|)\n";
 
 static int cmd_vectors(int argc, char **argv) {
     Opts o = opts_make(argc, argv, "vectors");
@@ -4411,6 +4415,7 @@ static int cmd_vectors(int argc, char **argv) {
     vc.lr = opt_float(&o, "--lr", 1e-3f, 0.0f, 10.0f);
     vc.beta = opt_float(&o, "--beta", 0.1f, 0.0f, 1000.0f);
     vc.label_smoothing = opt_float(&o, "--label-smoothing", 0.0f, 0.0f, 0.5f);
+    vc.nll_weight = opt_float(&o, "--nll-weight", 0.0f, 0.0f, 100.0f);
     opts_done(&o);
     if (!model_path || !out) die("vectors: --model and --out are required (see 'srlm vectors --help')");
     ckpt_load(&m, model_path, sha);

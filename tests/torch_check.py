@@ -401,7 +401,7 @@ def hf_bpe_encode(tj, text):
 # ---------------------------------------------------------------------------
 # one config, end to end
 
-def check_config(name, tmp, model_opts, tokenizer):
+def check_config(name, tmp, model_opts, tokenizer, dpo_opts=()):
     d = os.path.join(tmp, name)
     os.makedirs(d)
     text = os.path.join(d, "text.txt")
@@ -416,7 +416,8 @@ def check_config(name, tmp, model_opts, tokenizer):
     policy, ref = os.path.join(d, "policy.ckpt"), os.path.join(d, "ref.ckpt")
     srlm("train", *(common + ["--steps", 5, "--seed", 1, "--out", policy]))
     srlm("train", *(common + ["--steps", 3, "--seed", 2, "--out", ref]))
-    srlm("vectors", "--model", policy, "--ref", ref, "--out", os.path.join(d, "vec"), "--batch", 3, "--seq", 12, "--seed", 5)
+    srlm("vectors", "--model", policy, "--ref", ref, "--out", os.path.join(d, "vec"), "--batch", 3, "--seq", 12, "--seed", 5,
+         *dpo_opts)
 
     c, meta, params, sha = read_checkpoint(policy)
     rc, _, rparams, rsha = read_checkpoint(ref)
@@ -460,6 +461,7 @@ def check_config(name, tmp, model_opts, tokenizer):
 
     # DPO: one pair, reference model, beta
     beta, ls = float(pk["dpo.beta"]), float(pk["dpo.label_smoothing"])
+    alpha = float(pk.get("dpo.nll_weight", 0.0))  # RPO: + alpha * NLL(chosen) / |chosen|
     di, dt = V["dpo.inputs"], V["dpo.targets"]
 
     def dpo(Pp, Pr):
@@ -469,6 +471,7 @@ def check_config(name, tmp, model_opts, tokenizer):
         lpp, lpr = lpp.sum(1), lpr.sum(1)
         z = beta * ((lpp[0] - lpr[0]) - (lpp[1] - lpr[1]))
         lossd = -(1 - ls) * torch.nn.functional.logsigmoid(z) - ls * torch.nn.functional.logsigmoid(-z)
+        lossd = lossd + alpha * (-lpp[0]) / (dt[0] >= 0).sum()
         return lpp, lpr, lossd, dict(zip(Pp.keys(), torch.autograd.grad(lossd, list(Pp.values()))))
 
     D32 = dpo(leaf(params, torch.float32), leaf(rparams, torch.float32))
@@ -593,7 +596,8 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         check_config("gqa", tmp, ["--dim", 32, "--layers", 2, "--heads", 4, "--kv-heads", 2, "--hidden", 48, "--context", 32], True)
         check_config("tied", tmp, ["--dim", 24, "--layers", 2, "--heads", 3, "--kv-heads", 3, "--hidden", 40, "--context", 24,
-                                   "--tied", 1, "--rope-theta", 500, "--norm-eps", "1e-6"], False)
+                                   "--tied", 1, "--rope-theta", 500, "--norm-eps", "1e-6"], False,
+                 ["--label-smoothing", "0.1", "--nll-weight", "0.7"])
     print("\nmax errors per tensor (float32 srlm vs float32 torch; max_rel = max_abs / max|torch|):")
     print("%-6s %-26s %10s %10s %8s %12s %12s" % ("config", "tensor", "max_abs", "max_rel", "tol", "srlm-vs-f64", "torch-vs-f64"))
     for r in REPORT:
