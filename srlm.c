@@ -2268,6 +2268,8 @@ typedef struct {
 static int aift_pair_confident(float chosen, float rejected, const AiftConfig *cfg) {
     return chosen - rejected >= cfg->min_margin && chosen >= cfg->min_chosen;
 }
+/* Is the filter on at all? It shows in run.cfg, the stats and the report only then. */
+static int aift_filter_on(const AiftConfig *cfg) { return cfg->min_margin > 0.0f || cfg->min_chosen > 0.0f; }
 
 /* Build AIFT(Mt) and write it as TRL-style preference JSONL. */
 static void aift_build(const Model *mt, const Model *prompt_model, const Tokenizer *tok, const JudgeTemplate *jt,
@@ -2282,7 +2284,7 @@ static void aift_build(const Model *mt, const Model *prompt_model, const Tokeniz
     Decoder d;
     GenConfig g;
     memset(st, 0, sizeof *st);
-    st->filter_on = cfg->min_margin > 0.0f || cfg->min_chosen > 0.0f;
+    st->filter_on = aift_filter_on(cfg);
     /* (a) prompts */
     prompts = self_instruct(prompt_model, tok, seed_inst, n_seed, heldout, cfg, &n_prompts, &st->prompts);
     /* (b) N candidates per prompt from Mt */
@@ -2821,7 +2823,7 @@ static void run_fingerprint(const RunConfig *rc, Buf *b) {
                rc->aift.max_response_tokens, rc->aift.min_prompt_bytes, rc->aift.max_prompt_bytes,
                (double)rc->aift.max_similarity, rc->aift.judge.samples, (double)rc->aift.judge.temperature,
                (double)rc->aift.judge.top_p, rc->aift.judge.max_new, rc->prompt_model_current ? "current" : "m0");
-    if (rc->aift.min_margin > 0.0f || rc->aift.min_chosen > 0.0f)  /* absent when off: older run dirs stay valid */
+    if (aift_filter_on(&rc->aift))  /* absent when off: older run dirs stay valid */
         buf_printf(b, "aift-filter min_margin=%a min_chosen=%a\n", (double)rc->aift.min_margin, (double)rc->aift.min_chosen);
     buf_printf(b, "eval answer_max_new=%d limit=%d rm_limit=%d ablation=%d grader=%s\n", rc->answer_max_new, rc->eval_limit,
                rc->rm_limit, rc->ablation, rc->grader);
@@ -2860,14 +2862,12 @@ static void free_strings(char **s, int n) { int i; for (i = 0; i < n; i++) free(
 static void aift_stats_json(Buf *b, const AiftStats *s) {
     buf_printf(b, "{\"prompts_generated\": %d, \"prompts_kept\": %d, \"dropped_length\": %d, \"dropped_special_or_utf8\": %d, "
                   "\"dropped_similar\": %d, \"dropped_heldout\": %d, \"surplus\": %d, \"candidates\": %d, \"candidates_bad_utf8\": %d, "
-                  "\"judgments\": %d, \"parse_failures\": %d, \"unscored\": %d, \"identical\": %d, \"pairs\": %d, \"ties\": %d}\n",
+                  "\"judgments\": %d, \"parse_failures\": %d, \"unscored\": %d, \"identical\": %d, \"pairs\": %d, \"ties\": %d",
                s->prompts.generated, s->prompts.kept, s->prompts.too_short_or_long, s->prompts.special_or_bad_utf8,
                s->prompts.similar, s->prompts.heldout, s->prompts.surplus, s->candidates, s->bad_utf8, s->judgments, s->parse_failures,
                s->unscored, s->identical, s->pairs, s->ties);
-    if (s->filter_on) {  /* only with the confidence filter on: older stats files keep their bytes */
-        b->n -= 2;       /* reopen the object before its closing "}\n" */
-        buf_printf(b, ", \"low_confidence\": %d}\n", s->low_confidence);
-    }
+    if (s->filter_on) buf_printf(b, ", \"low_confidence\": %d", s->low_confidence); /* absent when off: older files keep their bytes */
+    buf_str(b, "}\n");
 }
 
 static void stage_aift(const RunConfig *rc, const Tokenizer *tok, const JudgeTemplate *jt, const char *mt_path,
@@ -2915,7 +2915,6 @@ static void stage_dpo(const RunConfig *rc, const Tokenizer *tok, const char *ini
     dpo_checkpoint(init, tok, pairs_path, t, rc->dpo_epochs, &dc, out, log_path, label);
 }
 
-/* Positive-only ablation data: (prompt, chosen) as instruction/response records. */
 /* One {"instruction", "response"} line: the record SFT and the grader read. */
 static void put_instruction_response(Buf *b, const char *ins, const char *resp) {
     buf_str(b, "{\"instruction\": "); json_put_string(b, ins, strlen(ins));
@@ -2923,6 +2922,7 @@ static void put_instruction_response(Buf *b, const char *ins, const char *resp) 
     buf_str(b, "}\n");
 }
 
+/* Positive-only ablation data: (prompt, chosen) as instruction/response records. */
 static void stage_positive_data(const char *pairs_path, const char *out) {
     Jsonl j;
     Buf b = {0, 0, 0};
@@ -3228,7 +3228,7 @@ static void run_report(const RunConfig *rc, int n_models, Buf *summary) {
                    j > 0 ? 100 * json_file_number(p, "parse_failures") / j : 0.0);
         free(p);
     }
-    if (rc->aift.min_margin > 0.0f || rc->aift.min_chosen > 0.0f) {
+    if (aift_filter_on(&rc->aift)) {
         char *p1 = run_path(rc, "aift1.stats.json"), *p2 = run_path(rc, "aift2.stats.json");
         buf_printf(&r, "\nConfidence filter on (not in the paper): a pair is kept only if its self-judged score gap is at least %g "
                        "and its chosen score at least %g. Untied pairs dropped by it: AIFT(M1) %.0f, AIFT(M2) %.0f.\n",

@@ -265,8 +265,9 @@ static const char *const phrasings[NFAM][MAXPHR + 1] = {
      "Count the letters in \"{w}\".", "What is the length of \"{w}\" in letters?", NULL},
     {"Which is larger, {a} or {b}?", "Which number is bigger: {a} or {b}?",
      "Of {a} and {b}, which is greater?", "Tell me the larger of {a} and {b}.", NULL},
-    /* open families: at most 9 words each, so two prompts that differ in one
-     * slot stay below the self-instruct similarity cut (ROUGE-L 0.9) */
+    /* open families: short, but two prompts that differ in one slot still
+     * score 0.92 on self-instruct's similarity (quotes and punctuation count
+     * as words), so an open world runs with --max-similarity 0.95 */
     {"Name a {k}-letter word that starts with \"{c}\".", "Give me a {k}-letter word starting with \"{c}\".",
      "Write a word of {k} letters beginning with \"{c}\".", "Which {k}-letter word starts with \"{c}\"?",
      "Suggest a {k}-letter word beginning with \"{c}\"."},
@@ -399,7 +400,7 @@ static void task_answer(const Task *t, char *out) {
     case F_LENGTH: sprintf(out, "%d", (int)n); break;
     case F_LARGER: sprintf(out, "%lld", t->a > t->b ? t->a : t->b); break;
     case F_STARTS: case F_ENDS: case F_CONTAINS:  /* one of many: the first fitting word of the list */
-        for (i = 0; i < sizeof word_list / sizeof word_list[0]; i++)
+        for (i = 0; i < (size_t)NWORDS; i++)
             if (open_fits(t, word_list[i])) { strcpy(out, word_list[i]); break; }
         break;
     }
