@@ -926,6 +926,13 @@ static void test_open_families(void) {
         {"Which 4-letter word ends with \"k\"?", "The word \"kite\" has 4 letters and ends with \"k\".", 3},
         {"Write a word of 6 letters that has \"z\".", "The word \"puzzle\" has 6 letters and contains \"z\".", 5},
         {"Write a word of 6 letters that has \"z\".", "The word \"zebra\" has 6 letters and contains \"z\".", 3},
+        {"Name a 5-letter word whose letter 3 is \"e\".", "The word \"cream\" has 5 letters and \"e\" as letter 3.", 5},
+        {"Which 5-letter word has \"e\" as letter 3?", "\"sheep\" is a 5-letter word with \"e\" as letter 3.", 4},
+        {"Give me a 5-letter word with \"e\" as letter 3.", "The word \"tiger\" has 5 letters and \"e\" as letter 3.", 3},
+        {"Suggest a 5-letter word whose letter number 3 is \"e\".", "The word \"queen\" has 4 letters and \"e\" as letter 3.", 4},
+        {"Write a word of 4 letters that has \"t\" at position 4.", "The word \"goat\" has 4 letters and \"t\" as letter 4.", 5},
+        {"Write a word of 4 letters that has \"t\" at position 4.", "The word \"town\" has 4 letters and \"t\" as letter 4.", 3},
+        {"Write a word of 4 letters that has \"t\" at position 4.", "The word \"carx\" has 4 letters and \"t\" as letter 4.", 2},
     };
     World *wd = (World *)malloc(sizeof *wd);
     WorldOptions o;
@@ -941,7 +948,7 @@ static void test_open_families(void) {
               cases[i].resp, grade_of(cases[i].ins, cases[i].resp), cases[i].grade);
     options_default(&o);
     options_small(&o);
-    o.families = (1u << F_STARTS) | (1u << F_ENDS) | (1u << F_CONTAINS);
+    o.families = (1u << F_STARTS) | (1u << F_ENDS) | (1u << F_CONTAINS) | (1u << F_AT);
     o.n_eft_train = 600;
     CHECK(world_init(wd, &o, g_tmpl, g_tmpl_len) == NULL, "world_init");
     world_generate(wd, &fs);
@@ -972,8 +979,9 @@ static void test_open_families(void) {
         fam_count[t.fam]++;
         n++;
     }
-    CHECK(n == 256 && fam_count[F_STARTS] >= 85 && fam_count[F_ENDS] >= 85 && fam_count[F_CONTAINS] >= 85,
-          "test: %d prompts, %d %d %d", n, fam_count[F_STARTS], fam_count[F_ENDS], fam_count[F_CONTAINS]);
+    CHECK(n == 256 && fam_count[F_STARTS] >= 50 && fam_count[F_ENDS] >= 50 && fam_count[F_CONTAINS] >= 50 &&
+          fam_count[F_AT] >= 50, "test: %d prompts, %d %d %d %d", n, fam_count[F_STARTS], fam_count[F_ENDS],
+          fam_count[F_CONTAINS], fam_count[F_AT]);
     strset_free(&seen);
     buf_free(&line);
     world_files_free(&fs);

@@ -227,10 +227,10 @@ static const char *const word_list[] = {
  * the grader recognises exactly the instructions the generator can write.
  * ---------------------------------------------------------------------- */
 enum { F_REVERSE, F_SORT, F_COUNT, F_UPPER, F_ADD, F_REPEAT, F_FIRST, F_LAST,
-       F_PALINDROME, F_LENGTH, F_LARGER, F_STARTS, F_ENDS, F_CONTAINS, NFAM };
+       F_PALINDROME, F_LENGTH, F_LARGER, F_STARTS, F_ENDS, F_CONTAINS, F_AT, NFAM };
 static const char *const family_names[NFAM] = {
     "reverse", "sort", "count", "upper", "add", "repeat", "first", "last", "palindrome", "length", "larger",
-    "starts", "ends", "contains"};
+    "starts", "ends", "contains", "at"};
 /* The first eleven families are closed: each task has exactly one answer, so
  * checking an answer means working it out again. The open families (starts,
  * ends, contains: "a 5-letter word that starts with "b"") accept any word of
@@ -239,7 +239,7 @@ static const char *const family_names[NFAM] = {
  * than the model answers. They are off by default (the shipped data has the
  * closed families only); --families turns them on. */
 #define CLOSED_FAMILIES ((1u << F_STARTS) - 1u)
-static int is_open(int fam) { return fam == F_STARTS || fam == F_ENDS || fam == F_CONTAINS; }
+static int is_open(int fam) { return fam == F_STARTS || fam == F_ENDS || fam == F_CONTAINS || fam == F_AT; }
 
 #define MAXPHR 5
 static const char *const phrasings[NFAM][MAXPHR + 1] = {
@@ -277,6 +277,10 @@ static const char *const phrasings[NFAM][MAXPHR + 1] = {
     {"Name a {k}-letter word that contains \"{c}\".", "Give me a {k}-letter word containing \"{c}\".",
      "Write a word of {k} letters that has \"{c}\".", "Which {k}-letter word contains \"{c}\"?",
      "Suggest a {k}-letter word with \"{c}\" in it."},
+    /* at: a letter at a position ({a}, counted from 1) */
+    {"Name a {k}-letter word whose letter {a} is \"{c}\".", "Give me a {k}-letter word with \"{c}\" as letter {a}.",
+     "Write a word of {k} letters that has \"{c}\" at position {a}.", "Which {k}-letter word has \"{c}\" as letter {a}?",
+     "Suggest a {k}-letter word whose letter number {a} is \"{c}\"."},
 };
 
 /* The canonical answer sentence: the one response that earns all 5 points.
@@ -296,6 +300,7 @@ static const char *const canonical_pattern[NFAM] = {
     "The word \"{r}\" has {k} letters and starts with \"{c}\".",
     "The word \"{r}\" has {k} letters and ends with \"{c}\".",
     "The word \"{r}\" has {k} letters and contains \"{c}\".",
+    "The word \"{r}\" has {k} letters and \"{c}\" as letter {a}.",
 };
 static const char *const palindrome_canonical[2] = {"No, \"{w}\" is not a palindrome.", "Yes, \"{w}\" is a palindrome."};
 
@@ -316,6 +321,7 @@ static const char *const alternative_pattern[NFAM][2] = {
     {"\"{r}\" is a {k}-letter word starting with \"{c}\".", "A {k}-letter word that starts with \"{c}\" is \"{r}\"."},
     {"\"{r}\" is a {k}-letter word ending in \"{c}\".", "A {k}-letter word that ends with \"{c}\" is \"{r}\"."},
     {"\"{r}\" is a {k}-letter word with \"{c}\" in it.", "A {k}-letter word that contains \"{c}\" is \"{r}\"."},
+    {"\"{r}\" is a {k}-letter word with \"{c}\" as letter {a}.", "A {k}-letter word whose letter {a} is \"{c}\" is \"{r}\"."},
 };
 static const char *const palindrome_alternative[2][2] = {
     {"No. \"{w}\" reads differently backwards.", "No, \"{w}\" is different when reversed."},
@@ -351,6 +357,7 @@ static int open_letter_fits(const Task *t, const char *w) {
     if (n == 0) return 0;
     if (t->fam == F_STARTS) return w[0] == t->c;
     if (t->fam == F_ENDS) return w[n - 1] == t->c;
+    if (t->fam == F_AT) return t->a >= 1 && (size_t)t->a <= n && w[t->a - 1] == t->c;
     return strchr(w, t->c) != NULL;
 }
 static int open_fits(const Task *t, const char *w) { return (int)strlen(w) == t->k && open_letter_fits(t, w); }
@@ -399,7 +406,7 @@ static void task_answer(const Task *t, char *out) {
     case F_PALINDROME: strcpy(out, word_is_palindrome(t->w) ? "yes" : "no"); break;
     case F_LENGTH: sprintf(out, "%d", (int)n); break;
     case F_LARGER: sprintf(out, "%lld", t->a > t->b ? t->a : t->b); break;
-    case F_STARTS: case F_ENDS: case F_CONTAINS:  /* one of many: the first fitting word of the list */
+    case F_STARTS: case F_ENDS: case F_CONTAINS: case F_AT:  /* one of many: the first fitting word of the list */
         for (i = 0; i < (size_t)NWORDS; i++)
             if (open_fits(t, word_list[i])) { strcpy(out, word_list[i]); break; }
         break;
@@ -438,12 +445,14 @@ static void open_working(const Task *t, const char *w, char *out, size_t cap) {
     number_letters(out, cap, w);
     if (t->fam == F_STARTS) sprintf(tmp, ": %d letters, starts with %c", (int)n, n ? w[0] : '?');
     else if (t->fam == F_ENDS) sprintf(tmp, ": %d letters, ends with %c", (int)n, n ? w[n - 1] : '?');
+    else if (t->fam == F_AT) sprintf(tmp, ": %d letters, letter %d is %c", (int)n, (int)t->a, (size_t)t->a <= n ? w[t->a - 1] : '?');
     else sprintf(tmp, ": %d letters, has %s%c", (int)n, strchr(w, t->c) ? "" : "no ", t->c);
     str_cat(out, cap, tmp);
 }
 /* What the open task asks, in the working's words: "5 letters, starts with b". */
 static void open_expected(const Task *t, char *out) {
-    sprintf(out, "%d letters, %s %c", t->k, t->fam == F_STARTS ? "starts with" : t->fam == F_ENDS ? "ends with" : "has", t->c);
+    if (t->fam == F_AT) sprintf(out, "%d letters, letter %d is %c", t->k, (int)t->a, t->c);
+    else sprintf(out, "%d letters, %s %c", t->k, t->fam == F_STARTS ? "starts with" : t->fam == F_ENDS ? "ends with" : "has", t->c);
 }
 static void task_working(const Task *t, char *out, size_t cap) {
     char ans[ANS_CAP], tmp[64];
@@ -451,7 +460,7 @@ static void task_working(const Task *t, char *out, size_t cap) {
     task_answer(t, ans);
     out[0] = 0;
     switch (t->fam) {
-    case F_STARTS: case F_ENDS: case F_CONTAINS: open_working(t, ans, out, cap); break;
+    case F_STARTS: case F_ENDS: case F_CONTAINS: case F_AT: open_working(t, ans, out, cap); break;
     case F_REVERSE: case F_SORT: case F_UPPER:
         spell_into(out, cap, t->w, n);
         str_cat(out, cap, t->fam == F_REVERSE ? " backwards is " : t->fam == F_SORT ? " sorted is " : " in capitals is ");
@@ -576,6 +585,7 @@ static void task_key(const Task *t, char *out) {
     case F_ADD: case F_LARGER: sprintf(out, "%s|%lld|%lld", family_names[t->fam], lo, hi); break;
     case F_REPEAT: case F_FIRST: case F_LAST: sprintf(out, "%s|%s|%d", family_names[t->fam], t->w, t->k); break;
     case F_STARTS: case F_ENDS: case F_CONTAINS: sprintf(out, "%s|%c|%d", family_names[t->fam], t->c, t->k); break;
+    case F_AT: sprintf(out, "%s|%c|%d|%lld", family_names[t->fam], t->c, t->k, t->a); break;
     default: sprintf(out, "%s|%s", family_names[t->fam], t->w); break;
     }
 }
@@ -590,6 +600,7 @@ static int task_valid(const Task *t) {
     case F_FIRST: case F_LAST: return t->k >= 2 && t->k <= 9 && (size_t)t->k <= n;
     case F_LARGER: return t->a != t->b;
     case F_STARTS: case F_ENDS: case F_CONTAINS: return is_lower(t->c) && t->k >= 1 && t->k <= WORD_MAX;
+    case F_AT: return is_lower(t->c) && t->k >= 1 && t->k <= WORD_MAX && t->a >= 1 && t->a <= t->k;
     default: return 1;
     }
 }
@@ -1185,7 +1196,8 @@ static void judgment_text(Rng *r, const Grade *g, int extra_text, const Task *t,
             str_cat(out, cap, ". No match. ");
         } else {
             size_t n = strlen(g->given);
-            char got = t->fam == F_STARTS ? g->given[0] : t->fam == F_ENDS ? g->given[n - 1] : 0;
+            char got = t->fam == F_STARTS ? g->given[0] : t->fam == F_ENDS ? g->given[n - 1]
+                     : t->fam == F_AT ? ((size_t)t->a <= n ? g->given[t->a - 1] : '?') : 0;
             open_working(t, g->given, work, sizeof work);
             str_cat(out, cap, "\""); str_cat(out, cap, g->given); str_cat(out, cap, "\", ");
             str_cat(out, cap, work); str_cat(out, cap, ". Expected "); str_cat(out, cap, tmp);
@@ -1413,11 +1425,12 @@ static void sample_task(const World *wd, Rng *r, int fam, Task *t) {
             strcpy(t->w, pick_word(wd, r));
         } while ((int)strlen(t->w) <= t->k);
         break;
-    case F_STARTS: case F_ENDS: case F_CONTAINS: {  /* the constraints of a list word, so one fits */
+    case F_STARTS: case F_ENDS: case F_CONTAINS: case F_AT: {  /* the constraints of a list word, so one fits */
         const char *w = pick_word(wd, r);
         size_t n = strlen(w);
         t->k = (int)n;
-        t->c = fam == F_STARTS ? w[0] : fam == F_ENDS ? w[n - 1] : w[rng_below(r, (uint32_t)n)];
+        if (fam == F_AT) t->a = 1 + (long long)rng_below(r, (uint32_t)n);
+        t->c = fam == F_STARTS ? w[0] : fam == F_ENDS ? w[n - 1] : fam == F_AT ? w[t->a - 1] : w[rng_below(r, (uint32_t)n)];
         break;
     }
     case F_PALINDROME:  /* half yes, half no; a third of the yes are real words */
