@@ -1265,7 +1265,6 @@ typedef struct {
     int repeat_max_chars;            /* longest repeat answer, e.g. "cat cat cat" = 11 */
     int max_response_bytes;          /* longest task response the generator writes */
     unsigned families;               /* bit f set: family f is generated */
-    unsigned corpus_families;        /* the corpus's families; 0 = the same as families */
     long corpus_bytes;               /* corpus.txt stops at the first block end past this */
     int n_ift, ift_good_pct;         /* IFT size; percent of it with grade 5 */
     int n_eft_train, n_eft_eval;     /* rounded down to a multiple of 6 (balanced scores) */
@@ -1296,13 +1295,12 @@ static void options_small(WorldOptions *o) {
 }
 
 static const char *options_check(const WorldOptions *o) {
-    unsigned all = o->families | o->corpus_families;  /* every family the generator writes */
     if (o->word_min < 3 || o->word_max > 8 || o->word_min > o->word_max) return "word lengths must satisfy 3 <= min <= max <= 8";
     if (o->num_min < 0 || o->num_max > 999999999 || o->num_min >= o->num_max) return "numbers must satisfy 0 <= min < max <= 999999999";
     if (o->k_min < 2 || o->k_max > 9 || o->k_min > o->k_max) return "k must satisfy 2 <= min <= max <= 9";
-    if ((all & ((1u << F_FIRST) | (1u << F_LAST))) && o->word_max <= o->k_min)
+    if ((o->families & ((1u << F_FIRST) | (1u << F_LAST))) && o->word_max <= o->k_min)
         return "first/last need words longer than k-min";
-    if ((all & (1u << F_REPEAT)) && o->k_max * (o->word_min + 1) - 1 > o->repeat_max_chars)
+    if ((o->families & (1u << F_REPEAT)) && o->k_max * (o->word_min + 1) - 1 > o->repeat_max_chars)
         return "repeat-max-chars is too small for k-max copies of the shortest word";
     if (o->max_response_bytes < 60 || o->max_response_bytes > 1000) return "max-response-bytes must be in 60..1000";
     if (!(o->families & ((1u << NFAM) - 1))) return "no family enabled";
@@ -1338,7 +1336,6 @@ typedef struct {
     char pal[2 * NWORDS][WORD_MAX + 1];  /* palindromes: real ones first, then generated */
     int npal, nreal_pal;
     int fams[NFAM], nfams;         /* enabled families, in family order */
-    int cfams[NFAM], ncfams;       /* the corpus's families (pretraining text only) */
     uint64_t split_seed;
     char tmpl[TEMPLATE_CAP];
     size_t tmpl_len;
@@ -1359,8 +1356,6 @@ static const char *world_init(World *wd, const WorldOptions *o, const char *tmpl
     wd->tmpl_len = tn;
     for (f = 0; f < NFAM; f++)
         if (o->families & (1u << f)) wd->fams[wd->nfams++] = f;
-    for (f = 0; f < NFAM; f++)
-        if ((o->corpus_families ? o->corpus_families : o->families) & (1u << f)) wd->cfams[wd->ncfams++] = f;
     for (i = 0; i < NWORDS; i++) {
         int n = (int)strlen(word_list[i]);
         if (n < o->word_min || n > o->word_max) continue;
@@ -1838,11 +1833,11 @@ static int *alloc_ints(int n) {
  * Only train-bucket tasks. */
 static void corpus_facts(const World *wd, Rng *r, Buf *out) {
     int i, n = 5 + (int)rng_below(r, 6);
-    int one = rng_below(r, 2) ? wd->cfams[rng_below(r, (uint32_t)wd->ncfams)] : -1;
+    int one = rng_below(r, 2) ? wd->fams[rng_below(r, (uint32_t)wd->nfams)] : -1;
     char ans[ANS_CAP], line[TEXT_CAP];
     Task t;
     for (i = 0; i < n; i++) {
-        int fam = one >= 0 ? one : wd->cfams[rng_below(r, (uint32_t)wd->ncfams)];
+        int fam = one >= 0 ? one : wd->fams[rng_below(r, (uint32_t)wd->nfams)];
         sample_task_in(wd, r, fam, B_TRAIN, &t);
         task_answer_drawn(wd, r, &t, ans);
         if (rng_below(r, 4) == 0) render_alternative(r, &t, ans, line, sizeof line);
@@ -1899,7 +1894,7 @@ static void corpus_tasks(const World *wd, Rng *r, Buf *out) {
     char ins[TEXT_CAP];
     Task t;
     for (i = 0; i < n; i++) {
-        int fam = wd->cfams[rng_below(r, (uint32_t)wd->ncfams)];
+        int fam = wd->fams[rng_below(r, (uint32_t)wd->nfams)];
         sample_task_in(wd, r, fam, B_TRAIN, &t);
         task_instruction(&t, (int)rng_below(r, (uint32_t)family_phrasing_count(fam)), ins, sizeof ins);
         buf_printf(out, "Task: %s\n", ins);
@@ -1913,7 +1908,7 @@ static void corpus_qa(const World *wd, Rng *r, Buf *out) {
     char ins[TEXT_CAP], ans[ANS_CAP], line[TEXT_CAP];
     Task t;
     for (i = 0; i < n; i++) {
-        int fam = wd->cfams[rng_below(r, (uint32_t)wd->ncfams)];
+        int fam = wd->fams[rng_below(r, (uint32_t)wd->nfams)];
         sample_task_in(wd, r, fam, B_TRAIN, &t);
         task_instruction(&t, (int)rng_below(r, (uint32_t)family_phrasing_count(fam)), ins, sizeof ins);
         task_answer_drawn(wd, r, &t, ans);
@@ -2111,10 +2106,6 @@ static void gen_manifest(const World *wd, WorldFiles *f) {
                o->max_response_bytes);
     buf_puts(m, "families");
     for (i = 0; i < wd->nfams; i++) buf_printf(m, "%s%s", i ? "," : " ", family_names[wd->fams[i]]);
-    if (o->corpus_families) {  /* only when set, so older manifests stay byte-identical */
-        buf_puts(m, "\ncorpus-families");
-        for (i = 0; i < wd->ncfams; i++) buf_printf(m, "%s%s", i ? "," : " ", family_names[wd->cfams[i]]);
-    }
     buf_printf(m, "\nsizes corpus-bytes %ld ift %d ift-good-pct %d eft-train %d eft-eval %d test %d ranked %d\n",
                o->corpus_bytes, o->n_ift, o->ift_good_pct, o->n_eft_train, o->n_eft_eval, o->n_test, o->n_ranked);
     hex_digest(wd->tmpl, wd->tmpl_len, hex);
@@ -2418,7 +2409,7 @@ static unsigned parse_families(const char *s) {
             if (strlen(family_names[f]) == n && strncmp(s, family_names[f], n) == 0) break;
         if (f == NFAM)
             die("--families: unknown family \"%.*s\" (known: reverse sort count upper add repeat first last "
-                "palindrome length larger starts ends contains at)", (int)n, s);
+                "palindrome length larger starts ends contains)", (int)n, s);
         bits |= 1u << f;
         s += n;
         if (*s == ',') s++;
@@ -2432,7 +2423,6 @@ static void usage(void) {
         "  world gen --seed S --out DIR [--template PATH] [--small]\n"
         "            [--word-min N] [--word-max N] [--num-min N] [--num-max N] [--k-min N] [--k-max N]\n"
         "            [--repeat-max-chars N] [--max-response-bytes N] [--families a,b,...]\n"
-        "            [--corpus-families a,b,...]\n"
         "            [--corpus-bytes N] [--ift N] [--ift-good-pct P] [--eft-train N] [--eft-eval N]\n"
         "            [--test N] [--ranked N]\n"
         "  world grade IN.jsonl OUT.jsonl\n"
@@ -2470,7 +2460,6 @@ static int cmd_gen(int argc, char **argv) {
         else if (strcmp(a, "--repeat-max-chars") == 0) o.repeat_max_chars = (int)parse_int(a, v, 1, 1000);
         else if (strcmp(a, "--max-response-bytes") == 0) o.max_response_bytes = (int)parse_int(a, v, 1, 100000);
         else if (strcmp(a, "--families") == 0) o.families = parse_families(v);
-        else if (strcmp(a, "--corpus-families") == 0) o.corpus_families = parse_families(v);
         else if (strcmp(a, "--corpus-bytes") == 0) o.corpus_bytes = (long)parse_int(a, v, 0, 2000000000);
         else if (strcmp(a, "--ift") == 0) o.n_ift = (int)parse_int(a, v, 0, 10000000);
         else if (strcmp(a, "--ift-good-pct") == 0) o.ift_good_pct = (int)parse_int(a, v, 0, 100);
