@@ -2409,7 +2409,7 @@ static unsigned parse_families(const char *s) {
             if (strlen(family_names[f]) == n && strncmp(s, family_names[f], n) == 0) break;
         if (f == NFAM)
             die("--families: unknown family \"%.*s\" (known: reverse sort count upper add repeat first last "
-                "palindrome length larger starts ends contains)", (int)n, s);
+                "palindrome length larger starts ends contains at)", (int)n, s);
         bits |= 1u << f;
         s += n;
         if (*s == ',') s++;
