@@ -233,7 +233,7 @@ static const char *const family_names[NFAM] = {
     "starts", "ends", "contains", "at"};
 /* The first eleven families are closed: each task has exactly one answer, so
  * checking an answer means working it out again. The open families (starts,
- * ends, contains: "a 5-letter word that starts with "b"") accept any word of
+ * ends, contains, at: "a 5-letter word that starts with "b"") accept any word of
  * the list that fits both constraints: answering means searching the words,
  * checking means spelling one word out, so a judge can be right more often
  * than the model answers. They are off by default (the shipped data has the
@@ -351,14 +351,19 @@ static int answers_string(int fam) {
     return fam == F_REVERSE || fam == F_SORT || fam == F_UPPER || fam == F_FIRST || fam == F_LAST || fam == F_REPEAT;
 }
 
-/* Open families: does word w fit the letter constraint, and both constraints? */
-static int open_letter_fits(const Task *t, const char *w) {
+/* Open families: the letter of w at the place the task constrains (first,
+ * last, or position a), '?' if w has no such place; contains has no place (0). */
+static char open_letter_of(const Task *t, const char *w) {
     size_t n = strlen(w);
-    if (n == 0) return 0;
-    if (t->fam == F_STARTS) return w[0] == t->c;
-    if (t->fam == F_ENDS) return w[n - 1] == t->c;
-    if (t->fam == F_AT) return t->a >= 1 && (size_t)t->a <= n && w[t->a - 1] == t->c;
-    return strchr(w, t->c) != NULL;
+    if (t->fam == F_STARTS) return n ? w[0] : '?';
+    if (t->fam == F_ENDS) return n ? w[n - 1] : '?';
+    if (t->fam == F_AT) return t->a >= 1 && (size_t)t->a <= n ? w[t->a - 1] : '?';
+    return 0;
+}
+/* Does word w fit the letter constraint, and both constraints? */
+static int open_letter_fits(const Task *t, const char *w) {
+    if (!w[0]) return 0;
+    return t->fam == F_CONTAINS ? strchr(w, t->c) != NULL : open_letter_of(t, w) == t->c;
 }
 static int open_fits(const Task *t, const char *w) { return (int)strlen(w) == t->k && open_letter_fits(t, w); }
 static int is_list_word(const char *w) {
@@ -443,9 +448,9 @@ static void open_working(const Task *t, const char *w, char *out, size_t cap) {
     size_t n = strlen(w);
     out[0] = 0;
     number_letters(out, cap, w);
-    if (t->fam == F_STARTS) sprintf(tmp, ": %d letters, starts with %c", (int)n, n ? w[0] : '?');
-    else if (t->fam == F_ENDS) sprintf(tmp, ": %d letters, ends with %c", (int)n, n ? w[n - 1] : '?');
-    else if (t->fam == F_AT) sprintf(tmp, ": %d letters, letter %d is %c", (int)n, (int)t->a, (size_t)t->a <= n ? w[t->a - 1] : '?');
+    if (t->fam == F_STARTS) sprintf(tmp, ": %d letters, starts with %c", (int)n, open_letter_of(t, w));
+    else if (t->fam == F_ENDS) sprintf(tmp, ": %d letters, ends with %c", (int)n, open_letter_of(t, w));
+    else if (t->fam == F_AT) sprintf(tmp, ": %d letters, letter %d is %c", (int)n, (int)t->a, open_letter_of(t, w));
     else sprintf(tmp, ": %d letters, has %s%c", (int)n, strchr(w, t->c) ? "" : "no ", t->c);
     str_cat(out, cap, tmp);
 }
@@ -1196,8 +1201,7 @@ static void judgment_text(Rng *r, const Grade *g, int extra_text, const Task *t,
             str_cat(out, cap, ". No match. ");
         } else {
             size_t n = strlen(g->given);
-            char got = t->fam == F_STARTS ? g->given[0] : t->fam == F_ENDS ? g->given[n - 1]
-                     : t->fam == F_AT ? ((size_t)t->a <= n ? g->given[t->a - 1] : '?') : 0;
+            char got = open_letter_of(t, g->given);
             open_working(t, g->given, work, sizeof work);
             str_cat(out, cap, "\""); str_cat(out, cap, g->given); str_cat(out, cap, "\", ");
             str_cat(out, cap, work); str_cat(out, cap, ". Expected "); str_cat(out, cap, tmp);
