@@ -2562,7 +2562,10 @@ static void dpo_checkpoint(const char *init, const Tokenizer *tok, const char *p
  * ========================================================================== */
 
 /* Greedy answers in chat format; returns malloc'd strings and token counts. */
-static char **answer_prompts(const Model *m, const Tokenizer *tok, char *const *inst, int n, int max_new, int *ntok) {
+/* Greedy when temperature is 0 (the evaluation's default); otherwise prompt i
+ * samples with its own stream, hash64(hash64(seed, "answer"), i). */
+static char **answer_prompts(const Model *m, const Tokenizer *tok, char *const *inst, int n, int max_new,
+                             float temperature, float top_p, uint64_t seed, int *ntok) {
     int **pids = xcalloc((size_t)n, sizeof(int *)), *plen = xcalloc((size_t)n, sizeof(int));
     int **out = xcalloc((size_t)n, sizeof(int *)), *olen = xcalloc((size_t)n, sizeof(int));
     uint64_t *seeds = xcalloc((size_t)n, sizeof(uint64_t));
@@ -2570,8 +2573,11 @@ static char **answer_prompts(const Model *m, const Tokenizer *tok, char *const *
     int stops[2] = {TOK_EOT, TOK_EOS}, i;
     GenConfig g;
     Decoder d;
-    g.max_new = max_new; g.temperature = 0.0f; g.top_p = 1.0f; g.stops = stops; g.n_stops = 2;
-    for (i = 0; i < n; i++) pids[i] = chat_prompt(tok, inst[i], &plen[i]);
+    g.max_new = max_new; g.temperature = temperature; g.top_p = top_p; g.stops = stops; g.n_stops = 2;
+    for (i = 0; i < n; i++) {
+        pids[i] = chat_prompt(tok, inst[i], &plen[i]);
+        seeds[i] = hash64(hash64(seed, 0x616e73776572ull), (uint64_t)i);
+    }
     decoder_init(&d, &m->cfg, 64, 2048);
     generate(m, &d, n, pids, plen, seeds, &g, out, olen);
     for (i = 0; i < n; i++) {
@@ -2954,7 +2960,7 @@ static void stage_answers(const RunConfig *rc, const Tokenizer *tok, const char 
         inst = load_field(rc->test, "instruction", &n_all);
         n = rc->eval_limit > 0 && n_all > rc->eval_limit ? rc->eval_limit : n_all;
         ntok = xcalloc((size_t)n, sizeof(int));
-        ans = answer_prompts(&m, tok, inst, n, rc->answer_max_new, ntok);
+        ans = answer_prompts(&m, tok, inst, n, rc->answer_max_new, 0.0f, 1.0f, 0, ntok);
         answers_jsonl(&b, inst, ans, ntok, n);
         if (write_file_atomic(ans_path, b.p, b.n) != 0) exit(1);
         free(b.p); free(ntok);
@@ -3208,9 +3214,9 @@ static void run_report(const RunConfig *rc, int n_models, Buf *summary) {
         svg_lines(&svg, "Judge quality by model (held-out ranked sets)", n_models < 4 ? n_models : 4, 2, names, ys, 0.0, 1.0, xl);
         write_text(rc, "rm_by_model.svg", &svg); svg.n = 0;
     }
-    buf_str(&r, "\n![reward modelling](rm_by_model.svg)\n\n## Self-generated preference data\n\n"
-                "| data | prompts generated | kept | candidates | judgments | parse failures % | unscored | all 4 identical | ties | pairs | paper pairs |\n"
-                "|---|---|---|---|---|---|---|---|---|---|---|\n");
+    buf_printf(&r, "\n![reward modelling](rm_by_model.svg)\n\n## Self-generated preference data\n\n"
+                   "| data | prompts generated | kept | candidates | judgments | parse failures %% | unscored | all %d identical | ties | pairs | paper pairs |\n"
+                   "|---|---|---|---|---|---|---|---|---|---|---|\n", rc->aift.n_candidates);
     for (i = 1; i <= 2; i++) {
         char fn[32], *p;
         double j;
@@ -3276,6 +3282,7 @@ static const char *run_help =
     "  --preset default   tiny | default | paper (sizes)\n"
     "  --seed 1           every stage's seeds derive from this\n"
     "  --prompts N        new prompts per AIFT iteration\n"
+    "  --candidates 4     responses sampled per prompt (the paper's N)\n"
     "  --prompt-model m0  m0 (fixed, as the paper's fixed generator) | current (the paper's appendix)\n"
     "  --sft-epochs --sft-lr --dpo-epochs --dpo-lr --beta 0.1 --label-smoothing 0 --dropout 0.1\n"
     "  --nll-weight 0     RPO: DPO + alpha * NLL(chosen) / |chosen|\n"
@@ -3303,6 +3310,7 @@ static int cmd_run(int argc, char **argv) {
     rc.test = opt_str(&o, "--test", NULL); rc.ranked = opt_str(&o, "--ranked", NULL); rc.grader = opt_str(&o, "--grader", NULL);
     rc.seed = opt_u64(&o, "--seed", rc.seed);
     rc.aift.n_prompts = opt_int(&o, "--prompts", rc.aift.n_prompts, 1, 1000000);
+    rc.aift.n_candidates = opt_int(&o, "--candidates", rc.aift.n_candidates, 2, 64);
     pm = opt_str(&o, "--prompt-model", "m0");
     if (strcmp(pm, "m0") && strcmp(pm, "current")) die("run: --prompt-model must be m0 or current");
     rc.prompt_model_current = strcmp(pm, "current") == 0;
@@ -3747,7 +3755,8 @@ static const char *answer_help =
     "usage: srlm answer --model CKPT --tokenizer TOK --input PROMPTS.jsonl [--out ANSWERS.jsonl] [options]\n"
     "The model answers each {\"instruction\"} record in the chat format; writes\n"
     "{\"index\", \"instruction\", \"response\", \"tokens\"} lines (the input to a grader).\n"
-    "  --max-new 64       longest answer in tokens (greedy decoding)\n"
+    "  --max-new 64       longest answer in tokens\n"
+    "  --temperature 0    0 = greedy (as the run's evaluation); else sample with --top-p 1 --seed 1\n"
     "  --raw FIELD        no chat format: continue the raw text of FIELD (after <|bos|>) up to the\n"
     "                     end of the line; the response is that text plus the continuation\n";
 
@@ -3755,6 +3764,8 @@ static int cmd_answer(int argc, char **argv) {
     Opts o = opts_make(argc, argv, "answer");
     const char *model_path, *tok_path, *in_path, *out_path, *raw;
     int max_new, n, *ntok;
+    float temperature, top_p;
+    uint64_t seed;
     Model m;
     Tokenizer tok;
     char **inst, **ans;
@@ -3765,6 +3776,9 @@ static int cmd_answer(int argc, char **argv) {
     in_path = opt_str(&o, "--input", NULL);
     out_path = opt_str(&o, "--out", NULL);
     max_new = opt_int(&o, "--max-new", 64, 1, 65536);
+    temperature = opt_float(&o, "--temperature", 0.0f, 0.0f, 10.0f);
+    top_p = opt_float(&o, "--top-p", 1.0f, 0.0f, 1.0f);
+    seed = opt_u64(&o, "--seed", 1);
     raw = opt_str(&o, "--raw", NULL);
     opts_done(&o);
     if (!model_path || !tok_path || !in_path) die("answer: --model, --tokenizer and --input are required");
@@ -3778,7 +3792,7 @@ static int cmd_answer(int argc, char **argv) {
         ans = continue_lines(&m, &tok, pre, n, max_new, ntok);
         free_strings(pre, n);
     } else {
-        ans = answer_prompts(&m, &tok, inst, n, max_new, ntok);
+        ans = answer_prompts(&m, &tok, inst, n, max_new, temperature, top_p, seed, ntok);
     }
     answers_jsonl(&b, inst, ans, ntok, n);
     if (out_path) { if (write_file_atomic(out_path, b.p ? b.p : (uint8_t *)"", b.n) != 0) return 1; }

@@ -15,9 +15,9 @@ if [ ! -f tiny_models/m0.ckpt ] || [ ! -f tiny_models/tokenizer.tok ]; then
     bad "tiny_models/m0.ckpt or tokenizer.tok missing"; echo "#summary $pass $fail"; exit 1
 fi
 tiny_models/world gen --seed 1 --small --out $base/data > /dev/null || { bad world_gen; echo "#summary $pass $fail"; exit 1; }
-run() { ./srlm run --dir "$1" --preset tiny --seed 3 --m0 tiny_models/m0.ckpt --tokenizer tiny_models/tokenizer.tok \
+run() { d=$1; shift; ./srlm run --dir "$d" --preset tiny --seed 3 --m0 tiny_models/m0.ckpt --tokenizer tiny_models/tokenizer.tok \
         --template tiny_models/judge_template.txt --ift $base/data/ift.jsonl --eft $base/data/eft_train.jsonl \
-        --test $base/data/test_prompts.jsonl --ranked $base/data/ranked_eval.jsonl --grader "tiny_models/world grade"; }
+        --test $base/data/test_prompts.jsonl --ranked $base/data/ranked_eval.jsonl --grader "tiny_models/world grade" "$@"; }
 
 start=$(date +%s)
 if run $base/a > $base/a.out 2> $base/a.err; then ok run_tiny_completes; else bad "run_tiny_completes: $(tail -3 $base/a.err)"; fi
@@ -50,4 +50,21 @@ for f in $base/a/*.ckpt $base/a/*.jsonl $base/a/*.json $base/a/report.md; do
     if ! cmp -s "$f" "$g"; then same=0; echo "  differs after resume: $(basename $f)"; fi
 done
 [ $same -eq 1 ] && ok resume_reaches_same_bytes || bad resume_reaches_same_bytes
+# --candidates N reaches AIFT: N responses per kept prompt, and run.cfg says so
+run $base/c --candidates 3 --no-ablation > /dev/null 2> $base/c.err || bad "run_candidates_3: $(tail -3 $base/c.err)"
+kept=$(sed -n 's/.*"prompts_kept": \([0-9]*\).*/\1/p' $base/c/aift1.stats.json 2>/dev/null)
+cand=$(sed -n 's/.*"candidates": \([0-9]*\).*/\1/p' $base/c/aift1.stats.json 2>/dev/null)
+if [ -n "$kept" ] && [ "$kept" -gt 0 ] && [ "$cand" = "$((kept * 3))" ] && grep -q 'candidates=3 ' $base/c/run.cfg; then
+    ok candidates_option_used
+else
+    bad "candidates_option_used: kept $kept, candidates $cand"
+fi
+
+# srlm answer: greedy by default; --temperature samples, one stream per prompt from --seed
+ans() { ./srlm answer --model $base/a/m1.ckpt --tokenizer tiny_models/tokenizer.tok --input $base/data/test_prompts.jsonl "$@" 2>/dev/null; }
+ans > $base/g0; ans --temperature 0 > $base/g1; ans --temperature 1 --seed 5 > $base/s5; ans --temperature 1 --seed 5 > $base/s5b
+ans --temperature 1 --seed 6 > $base/s6
+cmp -s $base/g0 $base/g1 && [ -s $base/g0 ] && ok answer_temperature_0_is_greedy || bad answer_temperature_0_is_greedy
+cmp -s $base/s5 $base/s5b && [ -s $base/s5 ] && ok answer_sampling_same_seed_same_bytes || bad answer_sampling_same_seed_same_bytes
+! cmp -s $base/s5 $base/s6 && ! cmp -s $base/s5 $base/g0 && ok answer_sampling_seed_matters || bad answer_sampling_seed_matters
 echo "#summary $pass $fail"
