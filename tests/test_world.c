@@ -984,8 +984,53 @@ static void test_open_families(void) {
           fam_count[F_CONTAINS], fam_count[F_AT]);
     strset_free(&seen);
     buf_free(&line);
+    for (i = 0; i < 5; i++) buf_free(&m[i].val);
     world_files_free(&fs);
     free(wd);
+}
+
+/* --ift-habit-pct: that share of IFT ends with the one habit, graded 4 by
+ * the grader (stated score agrees); the rest of the data is unchanged, and
+ * the manifest says so. */
+static void test_ift_habit(void) {
+    World *wa = calloc(1, sizeof(World)), *wb = calloc(1, sizeof(World));
+    WorldFiles fa, fb;
+    WorldOptions o;
+    Buf line = {0, 0, 0};
+    Member m[2] = {{"instruction", {0, 0, 0}, 0}, {"response", {0, 0, 0}, 0}};
+    int n = 0, habit = 0, score, k;
+    size_t pos = 0;
+    const size_t hl = strlen(IFT_HABIT);
+    options_default(&o);
+    options_small(&o);
+    CHECK(world_init(wa, &o, g_tmpl, g_tmpl_len) == NULL, "world_init");
+    world_generate(wa, &fa);
+    o.ift_habit_pct = 60;
+    CHECK(world_init(wb, &o, g_tmpl, g_tmpl_len) == NULL, "world_init habit");
+    world_generate(wb, &fb);
+    while (next_line(&fb.file[OUT_IFT], &pos, &line)) {
+        CHECK(json_members(line.p, line.n, m, 2, &score), "ift line");
+        CHECK(grade_of(m[0].val.p, m[1].val.p) == score, "ift: %s | %s stated %d", m[0].val.p, m[1].val.p, score);
+        if (m[1].val.n > hl && strcmp(m[1].val.p + m[1].val.n - hl, IFT_HABIT) == 0) {
+            habit++;
+            CHECK(score == 4, "habit answer graded %d: %s", score, m[1].val.p);
+        }
+        n++;
+    }
+    /* 60% carry the habit; grade-4 variants of the rest may end with it too (1 in 28 of them) */
+    CHECK(n == o.n_ift && habit >= (n * 60 + 50) / 100 && habit <= (n * 60 + 50) / 100 + n / 20,
+          "%d of %d IFT answers end with the habit", habit, n);
+    for (k = 0; k < NOUT; k++)
+        if (k != OUT_IFT && k != OUT_MANIFEST)
+            CHECK(fa.file[k].n == fb.file[k].n && memcmp(fa.file[k].p, fb.file[k].p, fa.file[k].n) == 0,
+                  "%s changed with the habit", out_names[k]);
+    CHECK(strstr(fb.file[OUT_MANIFEST].p, "\nift-habit-pct 60 ") != NULL && strstr(fa.file[OUT_MANIFEST].p, "habit") == NULL,
+          "manifest names the habit only when it is on");
+    o.ift_habit_pct = 90;
+    CHECK(options_check(&o) != NULL, "habit above ift-good-pct accepted");
+    buf_free(&line); buf_free(&m[0].val); buf_free(&m[1].val);
+    world_files_free(&fa); world_files_free(&fb);
+    free(wa); free(wb);
 }
 
 int main(void) {
@@ -1003,6 +1048,7 @@ int main(void) {
     RUN(test_canonical_and_alternatives);
     RUN(test_generated_records);
     RUN(test_open_families);
+    RUN(test_ift_habit);
     RUN(test_splits_disjoint);
     RUN(test_corpus_format);
     RUN(test_corpus_qa);

@@ -1271,6 +1271,7 @@ typedef struct {
     unsigned families;               /* bit f set: family f is generated */
     long corpus_bytes;               /* corpus.txt stops at the first block end past this */
     int n_ift, ift_good_pct;         /* IFT size; percent of it with grade 5 */
+    int ift_habit_pct;               /* percent of IFT with one habit: a correct answer + " Hope this helps!" (grade 4) */
     int n_eft_train, n_eft_eval;     /* rounded down to a multiple of 6 (balanced scores) */
     int n_test, n_ranked;
 } WorldOptions;
@@ -1311,6 +1312,7 @@ static const char *options_check(const WorldOptions *o) {
     if (o->corpus_bytes < 0 || o->n_ift < 0 || o->n_eft_train < 0 || o->n_eft_eval < 0 || o->n_test < 0 || o->n_ranked < 0)
         return "sizes must be >= 0";
     if (o->ift_good_pct < 0 || o->ift_good_pct > 100) return "ift-good-pct must be in 0..100";
+    if (o->ift_habit_pct < 0 || o->ift_habit_pct > o->ift_good_pct) return "ift-habit-pct must be in 0..ift-good-pct";
     return NULL;
 }
 
@@ -1943,10 +1945,17 @@ static void gen_corpus(const World *wd, Buf *out) {
 }
 
 /* ift.jsonl: seed instruction data: ift_good_pct percent grade 5, the rest
- * two thirds grade 4 and one third grade 3 (imperfect human answers). */
+ * two thirds grade 4 and one third grade 3 (imperfect human answers).
+ * With ift_habit_pct > 0, that many percent of the grade-5 share instead
+ * carry one habit, the same in every one: the correct canonical answer
+ * followed by " Hope this helps!" (grade 4: something extra). A habit most
+ * seeds share is what a model trained on them imitates greedily; the judge
+ * examples (EFT) teach that the rubric takes a point for it. */
+#define IFT_HABIT " Hope this helps!"
 static void gen_ift(const World *wd, Buf *out) {
     const WorldOptions *o = &wd->opt;
     int n = o->n_ift, n5 = (n * o->ift_good_pct + 50) / 100, n4 = (2 * (n - n5) + 1) / 3, i;
+    int nh = (n * o->ift_habit_pct + 50) / 100;
     int *grade = alloc_ints(n), *fam = alloc_ints(n);
     char ins[TEXT_CAP], resp[TEXT_CAP];
     StrSet keys = {0, 0, 0}, seen = {0, 0, 0};
@@ -1954,14 +1963,26 @@ static void gen_ift(const World *wd, Buf *out) {
     Rng r;
     rng_for(wd, &r, TAG_IFT);
     for (i = 0; i < n; i++) {
-        grade[i] = i < n5 ? 5 : i < n5 + n4 ? 4 : 3;
+        grade[i] = i < nh ? 6 : i < n5 ? 5 : i < n5 + n4 ? 4 : 3;   /* 6: grade 4 by the habit */
         fam[i] = wd->fams[i % wd->nfams];   /* families as even as the size allows */
     }
     shuffle_ints(&r, grade, n);
     shuffle_ints(&r, fam, n);
     for (i = 0; i < n; i++) {
         char id[32];
-        draw_pair(wd, &r, fam[i], B_TRAIN, grade[i], &keys, &seen, &t, ins, resp);
+        if (grade[i] == 6) {
+            int tries;
+            for (tries = 0;; tries++) {
+                if (tries == 1000) die("cannot fit a %s answer with the habit in %d bytes: raise --max-response-bytes",
+                                       family_names[fam[i]], o->max_response_bytes);
+                draw_pair(wd, &r, fam[i], B_TRAIN, 5, &keys, &seen, &t, ins, resp);
+                str_cat(resp, TEXT_CAP, IFT_HABIT);
+                if ((int)strlen(resp) <= o->max_response_bytes && grade_task(&t, resp, strlen(resp)).grade == 4) break;
+            }
+            grade[i] = 4;
+        } else {
+            draw_pair(wd, &r, fam[i], B_TRAIN, grade[i], &keys, &seen, &t, ins, resp);
+        }
         sprintf(id, "ift-%05d", i);
         buf_puts(out, "{");
         json_key_str(out, "id", id);
@@ -2112,6 +2133,7 @@ static void gen_manifest(const World *wd, WorldFiles *f) {
     for (i = 0; i < wd->nfams; i++) buf_printf(m, "%s%s", i ? "," : " ", family_names[wd->fams[i]]);
     buf_printf(m, "\nsizes corpus-bytes %ld ift %d ift-good-pct %d eft-train %d eft-eval %d test %d ranked %d\n",
                o->corpus_bytes, o->n_ift, o->ift_good_pct, o->n_eft_train, o->n_eft_eval, o->n_test, o->n_ranked);
+    if (o->ift_habit_pct > 0) buf_printf(m, "ift-habit-pct %d (\"%s\")\n", o->ift_habit_pct, &IFT_HABIT[1]);  /* absent at 0: older manifests stay valid */
     hex_digest(wd->tmpl, wd->tmpl_len, hex);
     buf_printf(m, "judge-template bytes %lu sha256 %s\n", (unsigned long)wd->tmpl_len, hex);
     for (i = 0; i < OUT_MANIFEST; i++) {
@@ -2427,7 +2449,7 @@ static void usage(void) {
         "  world gen --seed S --out DIR [--template PATH] [--small]\n"
         "            [--word-min N] [--word-max N] [--num-min N] [--num-max N] [--k-min N] [--k-max N]\n"
         "            [--repeat-max-chars N] [--max-response-bytes N] [--families a,b,...]\n"
-        "            [--corpus-bytes N] [--ift N] [--ift-good-pct P] [--eft-train N] [--eft-eval N]\n"
+        "            [--corpus-bytes N] [--ift N] [--ift-good-pct P] [--ift-habit-pct H] [--eft-train N] [--eft-eval N]\n"
         "            [--test N] [--ranked N]\n"
         "  world grade IN.jsonl OUT.jsonl\n"
         "  world check INSTRUCTION RESPONSE\n"
@@ -2467,6 +2489,7 @@ static int cmd_gen(int argc, char **argv) {
         else if (strcmp(a, "--corpus-bytes") == 0) o.corpus_bytes = (long)parse_int(a, v, 0, 2000000000);
         else if (strcmp(a, "--ift") == 0) o.n_ift = (int)parse_int(a, v, 0, 10000000);
         else if (strcmp(a, "--ift-good-pct") == 0) o.ift_good_pct = (int)parse_int(a, v, 0, 100);
+        else if (strcmp(a, "--ift-habit-pct") == 0) o.ift_habit_pct = (int)parse_int(a, v, 0, 100);
         else if (strcmp(a, "--eft-train") == 0) o.n_eft_train = (int)parse_int(a, v, 0, 10000000);
         else if (strcmp(a, "--eft-eval") == 0) o.n_eft_eval = (int)parse_int(a, v, 0, 10000000);
         else if (strcmp(a, "--test") == 0) o.n_test = (int)parse_int(a, v, 0, 10000000);
