@@ -2572,7 +2572,13 @@ static int cmd_prefixes(const char *in_path, const char *out_path) {
                     buf_puts(&out, "{");
                     json_key_str(&out, "instruction", ins);
                     buf_puts(&out, ", ");
-                    json_key_str(&out, "prefix", canon);
+                    if (is_open(t.fam)) {   /* the question is the only place the constraints are: the corpus's Q/A page */
+                        char qa[2 * TEXT_CAP];
+                        snprintf(qa, sizeof qa, "Q: %s\nA: %s", ins, canon);
+                        json_key_str(&out, "prefix", qa);
+                    } else {
+                        json_key_str(&out, "prefix", canon);
+                    }
                     buf_puts(&out, "}\n");
                 }
             }
