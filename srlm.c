@@ -2561,8 +2561,8 @@ static void dpo_checkpoint(const char *init, const Tokenizer *tok, const char *p
  * two-sided sign test, mean grade, exact-correct rate, response length.
  * ========================================================================== */
 
-/* Greedy answers in chat format; returns malloc'd strings and token counts. */
-/* Greedy when temperature is 0 (the evaluation's default); otherwise prompt i
+/* Answers in chat format; returns malloc'd strings and token counts. Greedy
+ * when temperature is 0 (the evaluation's default); otherwise prompt i
  * samples with its own stream, hash64(hash64(seed, "answer"), i). */
 static char **answer_prompts(const Model *m, const Tokenizer *tok, char *const *inst, int n, int max_new,
                              float temperature, float top_p, uint64_t seed, int *ntok) {

@@ -1521,8 +1521,11 @@ static void render_alternative(Rng *r, const Task *t, const char *ans, char *out
     render(out, cap, pat, t, ans);
 }
 
+/* Filler after a correct answer (grade 4: something extra). The first is also
+ * the one habit `--ift-habit-pct` gives many IFT seeds (gen_ift). */
+#define IFT_HABIT " Hope this helps!"
 static void propose_correct_variant(Rng *r, const Task *t, const char *ans, const char *canon, char *out, size_t cap) {
-    static const char *const suffix[4] = {" Hope this helps!", " I hope that is clear.", " That was a fun one.",
+    static const char *const suffix[4] = {IFT_HABIT, " I hope that is clear.", " That was a fun one.",
                                           " Let me know if you want more."};
     static const char *const prefix[4] = {"Sure! ", "Of course. ", "Here you go: ", "Easy. "};
     size_t n;
@@ -1951,7 +1954,6 @@ static void gen_corpus(const World *wd, Buf *out) {
  * followed by " Hope this helps!" (grade 4: something extra). A habit most
  * seeds share is what a model trained on them imitates greedily; the judge
  * examples (EFT) teach that the rubric takes a point for it. */
-#define IFT_HABIT " Hope this helps!"
 static void gen_ift(const World *wd, Buf *out) {
     const WorldOptions *o = &wd->opt;
     int n = o->n_ift, n5 = (n * o->ift_good_pct + 50) / 100, n4 = (2 * (n - n5) + 1) / 3, i;
