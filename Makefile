@@ -65,7 +65,8 @@ bench: $(BENCH_BIN)
 # committed, and `make tiny_models` rebuilds both from scratch and checks
 # every digest against tiny_models/DIGESTS.
 WORLD_SEED = 1
-WORLD_ARGS = --seed $(WORLD_SEED) --corpus-bytes 8000000 --eft-train 9000
+WORLD_ARGS = --seed $(WORLD_SEED) --families starts,ends,contains,at --corpus-bytes 8000000 \
+             --ift 1200 --ift-good-pct 95 --ift-habit-pct 70 --eft-train 9000
 DATA = tiny_models/data
 TOKENIZER = tiny_models/tokenizer.tok
 TOK_VOCAB = 768
@@ -91,8 +92,12 @@ RUN_ARGS = --m0 $(M0) --tokenizer $(TOKENIZER) --template tiny_models/judge_temp
            --ift $(DATA)/ift.jsonl --eft $(DATA)/eft_train.jsonl --test $(DATA)/test_prompts.jsonl \
            --ranked $(DATA)/ranked_eval.jsonl --grader "tiny_models/world grade"
 
+# the recipe for the open world (README "What make run shows"): 8 candidates,
+# the similarity cut open prompts need, confident pairs only, RPO
+RECIPE_ARGS = --prompts 1024 --candidates 8 --max-similarity 0.95 --min-margin 1 --min-chosen 4.5 --nll-weight 1
+
 run: all data
-	./srlm run --dir $(RUN_DIR) --preset $(PRESET) --seed $(SEED) $(RUN_ARGS)
+	./srlm run --dir $(RUN_DIR) --preset $(PRESET) --seed $(SEED) $(RUN_ARGS) $(RECIPE_ARGS)
 
 clean:
 	rm -rf $(BUILD) srlm tiny_models/world runs

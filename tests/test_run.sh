@@ -14,10 +14,10 @@ rm -rf $base; mkdir -p $base/data
 if [ ! -f tiny_models/m0.ckpt ] || [ ! -f tiny_models/tokenizer.tok ]; then
     bad "tiny_models/m0.ckpt or tokenizer.tok missing"; echo "#summary $pass $fail"; exit 1
 fi
-tiny_models/world gen --seed 1 --small --out $base/data > /dev/null || { bad world_gen; echo "#summary $pass $fail"; exit 1; }
+tiny_models/world gen --seed 1 --small --families starts,ends,contains,at --out $base/data > /dev/null || { bad world_gen; echo "#summary $pass $fail"; exit 1; }
 run() { d=$1; shift; ./srlm run --dir "$d" --preset tiny --seed 3 --m0 tiny_models/m0.ckpt --tokenizer tiny_models/tokenizer.tok \
         --template tiny_models/judge_template.txt --ift $base/data/ift.jsonl --eft $base/data/eft_train.jsonl \
-        --test $base/data/test_prompts.jsonl --ranked $base/data/ranked_eval.jsonl --grader "tiny_models/world grade" "$@"; }
+        --test $base/data/test_prompts.jsonl --ranked $base/data/ranked_eval.jsonl --grader "tiny_models/world grade" --max-similarity 0.95 "$@"; }
 
 start=$(date +%s)
 if run $base/a > $base/a.out 2> $base/a.err; then ok run_tiny_completes; else bad "run_tiny_completes: $(tail -3 $base/a.err)"; fi
