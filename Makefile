@@ -61,7 +61,8 @@ bench: $(BENCH_BIN)
 	@for b in $(BENCH_BIN); do ./$$b || exit 1; done
 
 # --- the synthetic world, its tokenizer and M0 (tiny_models/) ---
-# The data is rebuilt from the seed in a second; tokenizer and M0 are
+# The data is rebuilt from the seed in a second (again whenever the world,
+# its recorded MANIFEST or these options change); tokenizer and M0 are
 # committed, and `make tiny_models` rebuilds both from scratch and checks
 # every digest against tiny_models/DIGESTS.
 WORLD_SEED = 1
@@ -74,7 +75,7 @@ M0 = tiny_models/m0.ckpt
 M0_ARGS = --dim 128 --layers 4 --heads 4 --kv-heads 4 --hidden 352 --context 320 --tied 1 \
           --steps 2000 --batch 16 --seq 256 --lr 3e-3 --lr-min 3e-4 --warmup 30 --wd 0.1 --seed 1 --log-every 100
 
-$(DATA)/MANIFEST: tiny_models/world
+$(DATA)/MANIFEST: tiny_models/world tiny_models/MANIFEST Makefile
 	@mkdir -p $(DATA)
 	tiny_models/world gen $(WORLD_ARGS) --out $(DATA) > /dev/null
 	@sh tests/check_digests.sh $(DATA) || { rm -f $(DATA)/MANIFEST; exit 1; }
