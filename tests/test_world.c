@@ -1033,6 +1033,75 @@ static void test_ift_habit(void) {
     free(wa); free(wb);
 }
 
+/* --ift-habit-pcts: each family's seeds carry its own habit (correct_suffix
+ * in family order) at its own rate, graded 4; no family carries another's;
+ * the rest of the data is what the uniform habit world writes; the manifest
+ * names every rate; the options are checked. */
+static void test_ift_habit_per_family(void) {
+    static const int pct[4] = {60, 70, 80, 90};
+    World *wa = calloc(1, sizeof(World)), *wb = calloc(1, sizeof(World));
+    WorldFiles fa, fb;
+    WorldOptions o;
+    Buf line = {0, 0, 0};
+    Member m[2] = {{"instruction", {0, 0, 0}, 0}, {"response", {0, 0, 0}, 0}};
+    int n = 0, score, k, s, fam_n[4] = {0, 0, 0, 0}, own[4] = {0, 0, 0, 0}, other = 0;
+    size_t pos = 0;
+    options_default(&o);
+    options_small(&o);
+    o.families = (1u << F_STARTS) | (1u << F_ENDS) | (1u << F_CONTAINS) | (1u << F_AT);
+    o.ift_good_pct = 95;
+    o.ift_habit_pct = 60;
+    CHECK(world_init(wa, &o, g_tmpl, g_tmpl_len) == NULL, "world_init");
+    world_generate(wa, &fa);
+    o.ift_habit_pct = 0;
+    o.n_habit_fam_pct = 4;
+    for (k = 0; k < 4; k++) o.habit_fam_pct[k] = pct[k];
+    CHECK(options_check(&o) == NULL, "per-family habits rejected");
+    CHECK(world_init(wb, &o, g_tmpl, g_tmpl_len) == NULL, "world_init per-family habits");
+    world_generate(wb, &fb);
+    while (next_line(&fb.file[OUT_IFT], &pos, &line)) {
+        Task t;
+        CHECK(json_members(line.p, line.n, m, 2, &score), "ift line");
+        CHECK(grade_of(m[0].val.p, m[1].val.p) == score, "ift: %s | %s stated %d", m[0].val.p, m[1].val.p, score);
+        CHECK(parse_instruction(m[0].val.p, m[0].val.n, &t, NULL), "ift instruction: %s", m[0].val.p);
+        for (s = 0; s < 4 && wb->fams[s] != t.fam; s++) {}
+        CHECK(s < 4, "ift family %d not enabled", t.fam);
+        if (s == 4) continue;
+        fam_n[s]++;
+        for (k = 0; k < 4; k++) {
+            size_t hl = strlen(correct_suffix[k]);
+            if (m[1].val.n > hl && strcmp(m[1].val.p + m[1].val.n - hl, correct_suffix[k]) == 0) {
+                CHECK(score == 4, "habit answer graded %d: %s", score, m[1].val.p);
+                if (k == s) own[s]++; else other++;
+            }
+        }
+        n++;
+    }
+    CHECK(n == o.n_ift, "%d of %d IFT lines", n, o.n_ift);
+    /* grade-4 variants of the non-habit seeds may end with a suffix too (1 in 7 x 1/4 of them) */
+    for (s = 0; s < 4; s++)
+        CHECK(own[s] >= (fam_n[s] * pct[s] + 50) / 100 && own[s] <= (fam_n[s] * pct[s] + 50) / 100 + fam_n[s] / 20,
+              "family %s: %d of %d end with its habit (%d%%)", family_names[wb->fams[s]], own[s], fam_n[s], pct[s]);
+    CHECK(other <= n / 20, "%d answers end with another family's habit", other);
+    for (k = 0; k < NOUT; k++)
+        if (k != OUT_IFT && k != OUT_MANIFEST)
+            CHECK(fa.file[k].n == fb.file[k].n && memcmp(fa.file[k].p, fb.file[k].p, fa.file[k].n) == 0,
+                  "%s changed with per-family habits", out_names[k]);
+    CHECK(strstr(fb.file[OUT_MANIFEST].p, "\nift-habit-pcts starts 60 (\"Hope this helps!\"), ends 70 ") != NULL,
+          "manifest names the per-family habits");
+    o.habit_fam_pct[3] = 96;
+    CHECK(options_check(&o) != NULL, "a habit above ift-good-pct accepted");
+    o.habit_fam_pct[3] = 90;
+    o.n_habit_fam_pct = 3;
+    CHECK(options_check(&o) != NULL, "three rates for four families accepted");
+    o.n_habit_fam_pct = 4;
+    o.ift_habit_pct = 50;
+    CHECK(options_check(&o) != NULL, "both habit options accepted");
+    buf_free(&line); buf_free(&m[0].val); buf_free(&m[1].val);
+    world_files_free(&fa); world_files_free(&fb);
+    free(wa); free(wb);
+}
+
 int main(void) {
     load_template();
     if (!g_tmpl_ok) {
@@ -1049,6 +1118,7 @@ int main(void) {
     RUN(test_generated_records);
     RUN(test_open_families);
     RUN(test_ift_habit);
+    RUN(test_ift_habit_per_family);
     RUN(test_splits_disjoint);
     RUN(test_corpus_format);
     RUN(test_corpus_qa);

@@ -1272,6 +1272,8 @@ typedef struct {
     long corpus_bytes;               /* corpus.txt stops at the first block end past this */
     int n_ift, ift_good_pct;         /* IFT size; percent of it with grade 5 */
     int ift_habit_pct;               /* percent of IFT with one habit: a correct answer + " Hope this helps!" (grade 4) */
+    int n_habit_fam_pct;             /* > 0: one habit per family instead (--ift-habit-pcts), */
+    int habit_fam_pct[NFAM];         /* ... percent of that family's IFT, in enabled-family order */
     int n_eft_train, n_eft_eval;     /* rounded down to a multiple of 6 (balanced scores) */
     int n_test, n_ranked;
 } WorldOptions;
@@ -1313,6 +1315,14 @@ static const char *options_check(const WorldOptions *o) {
         return "sizes must be >= 0";
     if (o->ift_good_pct < 0 || o->ift_good_pct > 100) return "ift-good-pct must be in 0..100";
     if (o->ift_habit_pct < 0 || o->ift_habit_pct > o->ift_good_pct) return "ift-habit-pct must be in 0..ift-good-pct";
+    if (o->n_habit_fam_pct > 0) {
+        int f, nf = 0;
+        for (f = 0; f < NFAM; f++) nf += (o->families >> f) & 1u;
+        if (o->ift_habit_pct > 0) return "give --ift-habit-pct or --ift-habit-pcts, not both";
+        if (o->n_habit_fam_pct != nf) return "ift-habit-pcts needs one percent per enabled family";
+        for (f = 0; f < nf; f++)
+            if (o->habit_fam_pct[f] > o->ift_good_pct) return "each of ift-habit-pcts must be in 0..ift-good-pct";
+    }
     return NULL;
 }
 
@@ -1524,9 +1534,10 @@ static void render_alternative(Rng *r, const Task *t, const char *ans, char *out
 /* Filler after a correct answer (grade 4: something extra). The first is also
  * the one habit `--ift-habit-pct` gives many IFT seeds (gen_ift). */
 #define IFT_HABIT " Hope this helps!"
+static const char *const correct_suffix[4] = {IFT_HABIT, " I hope that is clear.", " That was a fun one.",
+                                              " Let me know if you want more."};
 static void propose_correct_variant(Rng *r, const Task *t, const char *ans, const char *canon, char *out, size_t cap) {
-    static const char *const suffix[4] = {IFT_HABIT, " I hope that is clear.", " That was a fun one.",
-                                          " Let me know if you want more."};
+    const char *const *suffix = correct_suffix;
     static const char *const prefix[4] = {"Sure! ", "Of course. ", "Here you go: ", "Easy. "};
     size_t n;
     out[0] = 0;
@@ -1547,7 +1558,7 @@ static void propose_correct_variant(Rng *r, const Task *t, const char *ans, cons
 }
 
 static void propose_near_miss(Rng *r, const Task *t, const char *ans, char *out, size_t cap) {
-    char bad[ANS_CAP], two[2 * ANS_CAP];
+    char bad[ANS_CAP], two[2 * ANS_CAP + 8];
     long long v;
     int yes = strcmp(ans, "yes") == 0;
     strcpy(bad, ans);
@@ -1954,6 +1965,66 @@ static void gen_corpus(const World *wd, Buf *out) {
  * followed by " Hope this helps!" (grade 4: something extra). A habit most
  * seeds share is what a model trained on them imitates greedily; the judge
  * examples (EFT) teach that the rubric takes a point for it. */
+static void emit_ift(Buf *out, int i, const char *ins, const char *resp, int grade) {
+    char id[32];
+    sprintf(id, "ift-%05d", i);
+    buf_puts(out, "{");
+    json_key_str(out, "id", id);
+    buf_puts(out, ", ");
+    json_key_str(out, "instruction", ins);
+    buf_puts(out, ", ");
+    json_key_str(out, "response", resp);
+    buf_printf(out, ", \"score\": %d}\n", grade);
+}
+
+/* A correct train answer for family fam with the given suffix (grade 4). */
+static void draw_habit_pair(const World *wd, Rng *r, int fam, const char *suffix, StrSet *keys, StrSet *seen,
+                            Task *t, char *ins, char *resp) {
+    int tries;
+    for (tries = 0;; tries++) {
+        if (tries == 1000) die("cannot fit a %s answer with the habit in %d bytes: raise --max-response-bytes",
+                               family_names[fam], wd->opt.max_response_bytes);
+        draw_pair(wd, r, fam, B_TRAIN, 5, keys, seen, t, ins, resp);
+        str_cat(resp, TEXT_CAP, suffix);
+        if ((int)strlen(resp) <= wd->opt.max_response_bytes && grade_task(t, resp, strlen(resp)).grade == 4) return;
+    }
+}
+
+/* ift.jsonl with one habit per family (--ift-habit-pcts): family slot s
+ * carries the suffix correct_suffix[s % 4] on habit_fam_pct[s] percent of
+ * its seeds; the grade-5/4/3 shares are as gen_ift's, per family. Habits of
+ * different strength are removed by different amounts of preference data,
+ * so the loop can fix them in different iterations. */
+static void gen_ift_habit_per_family(const World *wd, Buf *out) {
+    const WorldOptions *o = &wd->opt;
+    int n = o->n_ift, nf = wd->nfams, i;
+    int *order = alloc_ints(n);
+    char ins[TEXT_CAP], resp[TEXT_CAP];
+    StrSet keys = {0, 0, 0}, seen = {0, 0, 0};
+    Task t;
+    Rng r;
+    rng_for(wd, &r, TAG_IFT);
+    for (i = 0; i < n; i++) order[i] = i;    /* seed i: family slot i % nf, its (i / nf)-th seed */
+    shuffle_ints(&r, order, n);
+    for (i = 0; i < n; i++) {
+        int s = order[i] % nf, j = order[i] / nf, fam = wd->fams[s];
+        int m = (n - s + nf - 1) / nf;                       /* seeds of this family */
+        int n5 = (m * o->ift_good_pct + 50) / 100, n4 = (2 * (m - n5) + 1) / 3;
+        int nh = (m * o->habit_fam_pct[s] + 50) / 100;
+        int g = j < nh ? 6 : j < n5 ? 5 : j < n5 + n4 ? 4 : 3;
+        if (g == 6) {
+            draw_habit_pair(wd, &r, fam, correct_suffix[s % 4], &keys, &seen, &t, ins, resp);
+            g = 4;
+        } else {
+            draw_pair(wd, &r, fam, B_TRAIN, g, &keys, &seen, &t, ins, resp);
+        }
+        emit_ift(out, i, ins, resp, g);
+    }
+    free(order);
+    strset_free(&keys);
+    strset_free(&seen);
+}
+
 static void gen_ift(const World *wd, Buf *out) {
     const WorldOptions *o = &wd->opt;
     int n = o->n_ift, n5 = (n * o->ift_good_pct + 50) / 100, n4 = (2 * (n - n5) + 1) / 3, i;
@@ -2136,6 +2207,13 @@ static void gen_manifest(const World *wd, WorldFiles *f) {
     buf_printf(m, "\nsizes corpus-bytes %ld ift %d ift-good-pct %d eft-train %d eft-eval %d test %d ranked %d\n",
                o->corpus_bytes, o->n_ift, o->ift_good_pct, o->n_eft_train, o->n_eft_eval, o->n_test, o->n_ranked);
     if (o->ift_habit_pct > 0) buf_printf(m, "ift-habit-pct %d (\"%s\")\n", o->ift_habit_pct, &IFT_HABIT[1]);  /* absent at 0: older manifests stay valid */
+    if (o->n_habit_fam_pct > 0) {
+        buf_puts(m, "ift-habit-pcts");
+        for (i = 0; i < wd->nfams; i++)
+            buf_printf(m, "%s %s %d (\"%s\")", i ? "," : "", family_names[wd->fams[i]], o->habit_fam_pct[i],
+                       &correct_suffix[i % 4][1]);
+        buf_puts(m, "\n");
+    }
     hex_digest(wd->tmpl, wd->tmpl_len, hex);
     buf_printf(m, "judge-template bytes %lu sha256 %s\n", (unsigned long)wd->tmpl_len, hex);
     for (i = 0; i < OUT_MANIFEST; i++) {
@@ -2149,7 +2227,8 @@ static void gen_manifest(const World *wd, WorldFiles *f) {
 static void world_generate(const World *wd, WorldFiles *f) {
     memset(f, 0, sizeof *f);
     gen_corpus(wd, &f->file[OUT_CORPUS]);
-    gen_ift(wd, &f->file[OUT_IFT]);
+    if (wd->opt.n_habit_fam_pct > 0) gen_ift_habit_per_family(wd, &f->file[OUT_IFT]);
+    else gen_ift(wd, &f->file[OUT_IFT]);
     gen_eft(wd, &f->file[OUT_EFT_TRAIN], wd->opt.n_eft_train, B_TRAIN, TAG_EFT_TRAIN, "eft-train");
     gen_eft(wd, &f->file[OUT_EFT_EVAL], wd->opt.n_eft_eval, B_EFT_EVAL, TAG_EFT_EVAL, "eft-eval");
     gen_test(wd, &f->file[OUT_TEST]);
@@ -2428,6 +2507,21 @@ static long long parse_int(const char *flag, const char *s, long long lo, long l
     if (end == s || *end || v < lo || v > hi) die("%s: \"%s\" is not an integer in %lld..%lld", flag, s, lo, hi);
     return v;
 }
+/* "60,70,80" -> pct[0..2], *n = 3 (at most NFAM values, each 0..100). */
+static void parse_percent_list(const char *flag, const char *s, int *pct, int *n) {
+    char one[16];
+    *n = 0;
+    while (*s) {
+        size_t k = strcspn(s, ",");
+        if (*n == NFAM || k == 0 || k >= sizeof one) die("%s: \"%s\" is not a list of at most %d percents", flag, s, NFAM);
+        memcpy(one, s, k);
+        one[k] = 0;
+        pct[(*n)++] = (int)parse_int(flag, one, 0, 100);
+        s += k;
+        if (*s == ',') s++;
+    }
+    if (*n == 0) die("%s needs a list of percents", flag);
+}
 static unsigned parse_families(const char *s) {
     unsigned bits = 0;
     while (s && *s) {
@@ -2451,7 +2545,7 @@ static void usage(void) {
         "  world gen --seed S --out DIR [--template PATH] [--small]\n"
         "            [--word-min N] [--word-max N] [--num-min N] [--num-max N] [--k-min N] [--k-max N]\n"
         "            [--repeat-max-chars N] [--max-response-bytes N] [--families a,b,...]\n"
-        "            [--corpus-bytes N] [--ift N] [--ift-good-pct P] [--ift-habit-pct H] [--eft-train N] [--eft-eval N]\n"
+        "            [--corpus-bytes N] [--ift N] [--ift-good-pct P] [--ift-habit-pct H | --ift-habit-pcts H1,H2,..] [--eft-train N] [--eft-eval N]\n"
         "            [--test N] [--ranked N]\n"
         "  world grade IN.jsonl OUT.jsonl\n"
         "  world check INSTRUCTION RESPONSE\n"
@@ -2492,6 +2586,7 @@ static int cmd_gen(int argc, char **argv) {
         else if (strcmp(a, "--ift") == 0) o.n_ift = (int)parse_int(a, v, 0, 10000000);
         else if (strcmp(a, "--ift-good-pct") == 0) o.ift_good_pct = (int)parse_int(a, v, 0, 100);
         else if (strcmp(a, "--ift-habit-pct") == 0) o.ift_habit_pct = (int)parse_int(a, v, 0, 100);
+        else if (strcmp(a, "--ift-habit-pcts") == 0) parse_percent_list(a, v, o.habit_fam_pct, &o.n_habit_fam_pct);
         else if (strcmp(a, "--eft-train") == 0) o.n_eft_train = (int)parse_int(a, v, 0, 10000000);
         else if (strcmp(a, "--eft-eval") == 0) o.n_eft_eval = (int)parse_int(a, v, 0, 10000000);
         else if (strcmp(a, "--test") == 0) o.n_test = (int)parse_int(a, v, 0, 10000000);
@@ -2575,7 +2670,7 @@ static int cmd_prefixes(const char *in_path, const char *out_path) {
                     json_key_str(&out, "instruction", ins);
                     buf_puts(&out, ", ");
                     if (is_open(t.fam)) {   /* the question is the only place the constraints are: the corpus's Q/A page */
-                        char qa[2 * TEXT_CAP];
+                        char qa[2 * TEXT_CAP + 8];
                         snprintf(qa, sizeof qa, "Q: %s\nA: %s", ins, canon);
                         json_key_str(&out, "prefix", qa);
                     } else {
