@@ -67,7 +67,7 @@ bench: $(BENCH_BIN)
 # every digest against tiny_models/DIGESTS.
 WORLD_SEED = 1
 WORLD_ARGS = --seed $(WORLD_SEED) --families starts,ends,contains,at --corpus-bytes 8000000 \
-             --ift 1200 --ift-good-pct 95 --ift-habit-pct 70 --eft-train 9000
+             --ift 1200 --ift-good-pct 95 --ift-habit-pcts 60,70,80,90 --eft-train 9000
 DATA = tiny_models/data
 TOKENIZER = tiny_models/tokenizer.tok
 TOK_VOCAB = 768
