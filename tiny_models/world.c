@@ -2042,28 +2042,13 @@ static void gen_ift(const World *wd, Buf *out) {
     shuffle_ints(&r, grade, n);
     shuffle_ints(&r, fam, n);
     for (i = 0; i < n; i++) {
-        char id[32];
         if (grade[i] == 6) {
-            int tries;
-            for (tries = 0;; tries++) {
-                if (tries == 1000) die("cannot fit a %s answer with the habit in %d bytes: raise --max-response-bytes",
-                                       family_names[fam[i]], o->max_response_bytes);
-                draw_pair(wd, &r, fam[i], B_TRAIN, 5, &keys, &seen, &t, ins, resp);
-                str_cat(resp, TEXT_CAP, IFT_HABIT);
-                if ((int)strlen(resp) <= o->max_response_bytes && grade_task(&t, resp, strlen(resp)).grade == 4) break;
-            }
+            draw_habit_pair(wd, &r, fam[i], IFT_HABIT, &keys, &seen, &t, ins, resp);
             grade[i] = 4;
         } else {
             draw_pair(wd, &r, fam[i], B_TRAIN, grade[i], &keys, &seen, &t, ins, resp);
         }
-        sprintf(id, "ift-%05d", i);
-        buf_puts(out, "{");
-        json_key_str(out, "id", id);
-        buf_puts(out, ", ");
-        json_key_str(out, "instruction", ins);
-        buf_puts(out, ", ");
-        json_key_str(out, "response", resp);
-        buf_printf(out, ", \"score\": %d}\n", grade[i]);
+        emit_ift(out, i, ins, resp, grade[i]);
     }
     free(grade);
     free(fam);
