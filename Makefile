@@ -13,7 +13,11 @@ CC ?= cc
 # -march=native is used where the compiler takes it: it changes speed, never
 # bits (no contraction, no reassociation; tests/test_repro.sh checks).
 NATIVE := $(shell $(CC) -march=native -x c -E /dev/null >/dev/null 2>&1 && echo -march=native)
-OPT ?= -O3 $(NATIVE)
+# gcc and clang use 256-bit vectors on AVX-512 machines unless asked; the
+# 16-wide matmul tile fits one 512-bit register (about 20% faster training).
+WIDE := $(shell $(CC) -march=native -mprefer-vector-width=512 -x c -c -o /dev/null /dev/null >/dev/null 2>&1 \
+          && echo -mprefer-vector-width=512)
+OPT ?= -O3 $(NATIVE) $(WIDE)
 REQUIRED = -std=c99 -pedantic -Wall -Wextra -ffp-contract=off
 CFLAGS_ALL = $(REQUIRED) $(OPT) $(CFLAGS)
 LDLIBS = -lm

@@ -276,6 +276,80 @@ static void test_shared_prefill_equals_separate(void) {
     model_free(&m);
 }
 
+/* Prompts that share an opening with the batch's first prompt (of any length,
+ * including all but the last token, and none) take it from the first slot's
+ * cache; every sequence must equal generating it alone in a one-slot decoder. */
+static void test_shared_opening_equals_alone(void) {
+    Model m;
+    Decoder d, d1;
+    Config c = small_config(2, 0);
+    GenConfig g;
+    int p0[6] = {1, 4, 2, 8, 5, 7}, p1[6] = {1, 4, 2, 8, 5, 9}, p2[3] = {1, 4, 3}, p3[8] = {1, 4, 2, 8, 5, 7, 6, 2};
+    int p4[2] = {6, 1}, p5[4] = {1, 4, 2, 8};
+    int *pr[7] = {p0, p1, p2, p3, p4, p5, p5}, plen[7] = {6, 6, 3, 8, 2, 4, 4}, *o[7], ol[7], *a, al, i, same = 1;
+    uint64_t seeds[7] = {11, 12, 13, 14, 15, 16, 17};
+    c.max_seq_len = 48; c.vocab_size = 30;
+    make_model(&m, c, 21, 3.0f);
+    /* hot sampling over 30 tokens: top-p often needs more than TOPP_PICKS tokens */
+    g.max_new = 30; g.temperature = 4.0f; g.top_p = 0.97f; g.stops = NULL; g.n_stops = 0;
+    decoder_init(&d, &m.cfg, 4, 5); /* 4 slots, 5 rows: a second batch and many prefill flushes */
+    decoder_init(&d1, &m.cfg, 1, 64);
+    generate(&m, &d, 7, pr, plen, seeds, &g, o, ol);
+    for (i = 0; i < 7; i++) {
+        generate(&m, &d1, 1, &pr[i], &plen[i], &seeds[i], &g, &a, &al);
+        if (al != ol[i] || memcmp(a, o[i], (size_t)al * sizeof(int)) != 0) same = 0;
+        free(a); free(o[i]);
+    }
+    CHECK(same, "a prompt that shares the first prompt's opening generates differently than alone");
+    decoder_free(&d); decoder_free(&d1);
+    model_free(&m);
+}
+
+/* sample_token finds the top-p set by selection; it must draw exactly what
+ * the full sort does (the code it replaced, kept here as the reference). */
+static int sample_token_sorted(const float *logits, int V, float temperature, float top_p, Rng *r, float *probs, int *idx) {
+    int i, best = 0, kept;
+    float maxv, sum = 0.0f, cum = 0.0f, target, acc = 0.0f;
+    for (i = 1; i < V; i++) if (logits[i] > logits[best]) best = i;
+    if (temperature <= 0.0f) return best;
+    maxv = logits[best];
+    for (i = 0; i < V; i++) { probs[i] = ts_expf((logits[i] - maxv) / temperature); sum += probs[i]; }
+    for (i = 0; i < V; i++) probs[i] /= sum;
+    if (top_p < 1.0f) {
+        argsort_desc(idx, probs, V);
+        for (kept = 0; kept < V; ) { cum += probs[idx[kept++]]; if (cum >= top_p) break; }
+    } else {
+        for (i = 0; i < V; i++) { idx[i] = i; cum += probs[i]; }
+        kept = V;
+    }
+    target = rng_uniform(r) * cum;
+    for (i = 0; i < kept; i++) { acc += probs[idx[i]]; if (acc > target) return idx[i]; }
+    return idx[kept - 1];
+}
+
+static void test_top_p_selection_equals_sort(void) {
+    enum { V = 200 };
+    float logits[V], probs[V], val[12] = {0.0f, -0.0f, 1.0f, 1.0f, 0.5f, 2.0f, -1.0f, 2.0f, 0.0f, 0.5f, 2.0f, 1.0f};
+    int idx[V], want[12], got[12], i, trial, diff = 0, prev = -1;
+    Rng g, r1, r2;
+    rng_init(&g, 99, RNG_STREAM_SAMPLE);
+    rng_init(&r1, 5, RNG_STREAM_SAMPLE);
+    rng_init(&r2, 5, RNG_STREAM_SAMPLE);
+    for (trial = 0; trial < 3000; trial++) {
+        float T = trial % 3 == 0 ? 0.3f : trial % 3 == 1 ? 1.0f : 6.0f;
+        float p = trial % 4 == 0 ? 0.5f : trial % 4 == 1 ? 0.9f : trial % 4 == 2 ? 0.999f : 1.0f;
+        for (i = 0; i < V; i++) logits[i] = (float)(int)(rng_uniform(&g) * 8.0f) * 0.5f; /* many ties */
+        if (sample_token(logits, V, T, p, &r1, probs, idx) != sample_token_sorted(logits, V, T, p, &r2, probs, idx)) diff++;
+    }
+    CHECK(diff == 0, "top-p by selection drew %d of 3000 tokens differently from the sort", diff);
+    /* the selection order itself, with ties, signed zeros and NaNs */
+    val[4] = f32_from_bits(0x7fc00000u);
+    val[9] = f32_from_bits(0x7fc00000u);
+    argsort_desc(want, val, 12);
+    for (i = 0; i < 12; i++) { got[i] = next_in_desc_order(val, 12, prev); prev = got[i]; }
+    CHECK(memcmp(want, got, sizeof want) == 0, "next_in_desc_order does not follow argsort_desc's order");
+}
+
 /* top-p keeps exactly the smallest high-probability prefix */
 static void test_top_p_support(void) {
     float logits[5] = {0.0f, 2.0f, 1.0f, 2.0f, -1.0f}, probs[5];
@@ -391,7 +465,9 @@ int main(void) {
     RUN(test_greedy_equals_argmax);
     RUN(test_sampling_seeds);
     RUN(test_shared_prefill_equals_separate);
+    RUN(test_shared_opening_equals_alone);
     RUN(test_top_p_support);
+    RUN(test_top_p_selection_equals_sort);
     RUN(test_training_deterministic);
     RUN(test_checkpoint_refusals);
     RUN(test_lr_schedule);
