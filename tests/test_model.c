@@ -276,6 +276,46 @@ static void test_shared_prefill_equals_separate(void) {
     model_free(&m);
 }
 
+/* lm_rows_only (training) runs the output layer on the rows with a target
+ * only; losses and every gradient must be bit-identical to the full pass, for
+ * tied and untied output layers, with and without dropout, and with most rows
+ * masked as in a judge example. */
+static void test_lm_rows_only_same_bits(void) {
+    int tied, drop, n, bad = 0;
+    for (tied = 0; tied < 2; tied++)
+        for (drop = 0; drop < 2; drop++) {
+            Model m;
+            int B = 3, T = 8, N = B * T, in[24], tg[24], cnt = 0;
+            float dl[24], *g_full, *loss_full;
+            Rng r;
+            Config c = small_config(1, tied);
+            make_model(&m, c, 31 + (uint64_t)tied, 3.0f);
+            rng_init(&r, 5, 1);
+            for (n = 0; n < N; n++) { in[n] = (int)rng_below(&r, 11); tg[n] = n % T < 5 ? -1 : (int)rng_below(&r, 11); }
+            tg[N - 1] = -1; /* a padded end */
+            for (n = 0; n < N; n++) cnt += tg[n] >= 0;
+            for (n = 0; n < N; n++) dl[n] = tg[n] >= 0 ? 1.0f / cnt : 0.0f;
+            model_alloc_grads(&m);
+            m.dropout = drop ? 0.2f : 0.0f; m.dropout_seed = 77;
+            g_full = xmalloc(m.n_params * sizeof(float)); loss_full = xmalloc((size_t)N * sizeof(float));
+            memset(m.grads, 0, m.n_params * sizeof(float));
+            model_forward(&m, in, tg, B, T, 1);
+            memcpy(loss_full, m.a.losses, (size_t)N * sizeof(float));
+            model_backward(&m, dl, 1);
+            memcpy(g_full, m.grads, m.n_params * sizeof(float));
+            m.lm_rows_only = 1;
+            memset(m.grads, 0, m.n_params * sizeof(float));
+            model_forward(&m, in, tg, B, T, 1);
+            CHECK(m.n_rows_t == cnt, "packed %d rows, want %d", m.n_rows_t, cnt);
+            if (memcmp(loss_full, m.a.losses, (size_t)N * sizeof(float)) != 0) bad++;
+            model_backward(&m, dl, 1);
+            if (memcmp(g_full, m.grads, m.n_params * sizeof(float)) != 0) bad++;
+            free(g_full); free(loss_full);
+            model_free(&m);
+        }
+    CHECK(bad == 0, "lm_rows_only changed %d of 8 loss/gradient vectors", bad);
+}
+
 /* Prompts that share an opening with the batch's first prompt (of any length,
  * including all but the last token, and none) take it from the first slot's
  * cache; every sequence must equal generating it alone in a one-slot decoder. */
@@ -465,6 +505,7 @@ int main(void) {
     RUN(test_greedy_equals_argmax);
     RUN(test_sampling_seeds);
     RUN(test_shared_prefill_equals_separate);
+    RUN(test_lm_rows_only_same_bits);
     RUN(test_shared_opening_equals_alone);
     RUN(test_top_p_support);
     RUN(test_top_p_selection_equals_sort);

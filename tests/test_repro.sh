@@ -1,6 +1,7 @@
 #!/bin/sh
 # Bit reproducibility across compilers and optimisation levels: the same
-# short training run built with gcc -O0, gcc -O3 -march=native and clang -O2
+# short training run built with gcc -O0, gcc -O3 -march=native (also with
+# -mprefer-vector-width=512 where gcc takes it) and clang -O2
 # must produce checkpoints with the same SHA-256.
 set -u
 dir=build/repro
@@ -10,6 +11,10 @@ FLAGS="-std=c99 -pedantic -Wall -Wextra -ffp-contract=off"
 SRC="srlm.c tensor.c tokenizer.c"
 i=0; while [ $i -lt 200 ]; do echo "a tiny model learns: $i plus $((i % 7)) is $((i + i % 7)). the word cat reversed is tac."; i=$((i + 1)); done > "$dir/text.txt"
 builds="gcc:-O0 gcc:-O3_-march=native"
+# the Makefile's own build on AVX-512 machines: 512-bit vectors
+if gcc -march=native -mprefer-vector-width=512 -x c -c -o /dev/null /dev/null >/dev/null 2>&1; then
+    builds="$builds gcc:-O3_-march=native_-mprefer-vector-width=512"
+fi
 if command -v clang >/dev/null 2>&1; then builds="$builds clang:-O2"; else echo "SKIP: clang not installed, clang build not compared"; fi
 first=""
 for b in $builds; do
