@@ -5554,7 +5554,7 @@ static char *gg_get_string(const GgFile *g, const char *key) {
 }
 
 static const char *gg_int_field(const GgFile *g, const char *key, int required, int def, int *out) {
-    uint64_t u;
+    uint64_t u = 0; /* gcc -O1 cannot see that rc > 0 sets it */
     int rc = gg_get_uint(g, key, &u);
     if (rc == 0) { if (required) return xf_fail("no \"%s\"", key); *out = def; return NULL; }
     if (rc < 0 || u > 1u << 30) return xf_fail("\"%s\" is not a usable non-negative integer", key);
