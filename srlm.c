@@ -975,7 +975,7 @@ typedef struct {
     int slots, max_rows;
     float *kcache;            /* (L, slots, KVC, max_seq_len): keys transposed, position fastest */
     float *vcache;            /* (L, slots, max_seq_len, KVC) */
-    float *x, *ln, *rstd, *q, *k, *v, *atty, *proj, *h1, *h3, *hg, *att; /* per-row scratch; att (H, max_seq_len) */
+    float *x, *ln, *rstd, *q, *k, *v, *atty, *proj, *h1, *h3, *hg, *att; /* per-row scratch */
     float *logits;            /* (max_rows, V) */
 } Decoder;
 
@@ -989,7 +989,7 @@ static void decoder_init(Decoder *d, const Config *c, int slots, int max_rows) {
     d->q = xmalloc(R * C * sizeof(float)); d->k = xmalloc(R * KVC * sizeof(float)); d->v = xmalloc(R * KVC * sizeof(float));
     d->atty = xmalloc(R * C * sizeof(float)); d->proj = xmalloc(R * C * sizeof(float));
     d->h1 = xmalloc(R * F * sizeof(float)); d->h3 = xmalloc(R * F * sizeof(float)); d->hg = xmalloc(R * F * sizeof(float));
-    d->att = xmalloc((size_t)c->n_heads * (size_t)c->max_seq_len * sizeof(float));
+    d->att = xmalloc((size_t)c->max_seq_len * sizeof(float));
     d->logits = xmalloc(R * (size_t)c->vocab_size * sizeof(float));
 }
 

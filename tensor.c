@@ -1344,32 +1344,6 @@ static void att_values_block(float *o, const float *att, const float *v, size_t 
     for (j = 0; j < n; j++) o[i0 + j] = acc[j];
 }
 
-/* Four heads' outputs (hd == ATT_OB) at once: the same per-output sums as
- * att_values_block, but four independent accumulator chains per position
- * instead of one, so the adds no longer wait on each other. */
-static void att_values_4heads(float *out, const float *att, int n_ctx, const float *v, size_t kv_row,
-                              const size_t v_off[4])
-{
-    float acc0[ATT_OB], acc1[ATT_OB], acc2[ATT_OB], acc3[ATT_OB];
-    const float *a0 = att, *a1 = att + n_ctx, *a2 = att + 2 * (size_t)n_ctx, *a3 = att + 3 * (size_t)n_ctx;
-    int s, j;
-    for (j = 0; j < ATT_OB; j++) { acc0[j] = 0.0f; acc1[j] = 0.0f; acc2[j] = 0.0f; acc3[j] = 0.0f; }
-    for (s = 0; s < n_ctx; s++) {
-        const float *vs = v + (size_t)s * kv_row;
-        const float *v0 = vs + v_off[0], *v1 = vs + v_off[1], *v2 = vs + v_off[2], *v3 = vs + v_off[3];
-        float w0 = a0[s], w1 = a1[s], w2 = a2[s], w3 = a3[s];
-        for (j = 0; j < ATT_OB; j++) {
-            acc0[j] += w0 * v0[j];
-            acc1[j] += w1 * v1[j];
-            acc2[j] += w2 * v2[j];
-            acc3[j] += w3 * v3[j];
-        }
-    }
-    for (j = 0; j < ATT_OB; j++) {
-        out[j] = acc0[j]; out[ATT_OB + j] = acc1[j]; out[2 * ATT_OB + j] = acc2[j]; out[3 * ATT_OB + j] = acc3[j];
-    }
-}
-
 /* Attention for decoding: one query row against n_ctx cached positions of one
  * sequence, for every head. Same arithmetic, in the same order, as one row of
  * attention_forward (score[s] = (sum_i q[i]*k[s][i] sequential in i) * scale,
@@ -1378,35 +1352,26 @@ static void att_values_4heads(float *out, const float *att, int n_ctx, const flo
  * forward pass. The keys are cached transposed, kT (KVH*hd, stride) with the
  * position fastest, so the score loop runs across positions and vectorises
  * without reordering any sum.
- * q (H, hd); kT (KVH*hd, stride); v (n_ctx, KVH, hd); out (H, hd); att scratch (H, n_ctx). */
+ * q (H, hd); kT (KVH*hd, stride); v (n_ctx, KVH, hd); out (H, hd); att scratch (n_ctx). */
 void attention_row_forward(float *out, float *att, const float *q, const float *kT, const float *v,
                            int n_ctx, int stride, int H, int KVH, int hd)
 {
     int group = H / KVH, h, s, i;
     float scale = 1.0f / sqrtf((float)hd);
     size_t kv_row = (size_t)KVH * hd;
-    for (h = 0; h < H; h++) {               /* probabilities of every head: att (H, n_ctx) */
+    for (h = 0; h < H; h++) {
         const float *qv = q + (size_t)h * hd;
         const float *kh = kT + (size_t)(h / group) * hd * stride;
-        float *ah = att + (size_t)h * n_ctx;
         float m, sum, inv;
         for (s = 0; s < n_ctx; s += ATT_SB)
-            att_scores_block(ah, qv, kh, stride, s, n_ctx - s < ATT_SB ? n_ctx - s : ATT_SB, hd, scale);
-        m = max_of(ah, n_ctx);
+            att_scores_block(att, qv, kh, stride, s, n_ctx - s < ATT_SB ? n_ctx - s : ATT_SB, hd, scale);
+        m = max_of(att, n_ctx);
         sum = 0.0f;
-        for (s = 0; s < n_ctx; s++) { ah[s] = ts_expf(ah[s] - m); sum += ah[s]; }
+        for (s = 0; s < n_ctx; s++) { att[s] = ts_expf(att[s] - m); sum += att[s]; }
         inv = 1.0f / sum;
-        for (s = 0; s < n_ctx; s++) ah[s] *= inv;
-    }
-    h = 0;
-    if (hd == ATT_OB)
-        for (; h + 4 <= H; h += 4) {
-            size_t v_off[4];
-            for (i = 0; i < 4; i++) v_off[i] = (size_t)((h + i) / group) * hd;
-            att_values_4heads(out + (size_t)h * hd, att + (size_t)h * n_ctx, n_ctx, v, kv_row, v_off);
-        }
-    for (; h < H; h++)
+        for (s = 0; s < n_ctx; s++) att[s] *= inv;
         for (i = 0; i < hd; i += ATT_OB)
-            att_values_block(out + (size_t)h * hd, att + (size_t)h * n_ctx, v + (size_t)(h / group) * hd, kv_row,
-                             n_ctx, i, hd - i < ATT_OB ? hd - i : ATT_OB);
+            att_values_block(out + (size_t)h * hd, att, v + (size_t)(h / group) * hd, kv_row, n_ctx, i,
+                             hd - i < ATT_OB ? hd - i : ATT_OB);
+    }
 }

@@ -129,7 +129,7 @@ void attention_backward(float *dq, float *dk, float *dv, float *datt_buf, const 
 
 /* Decoding: one query row (H, hd) against n_ctx cached positions of one sequence, with the same
  * arithmetic in the same order as a row of attention_forward. Keys are cached transposed:
- * kT (KVH*hd, stride), position fastest; v (n_ctx, KVH, hd). att: scratch of H*n_ctx floats. */
+ * kT (KVH*hd, stride), position fastest; v (n_ctx, KVH, hd). att: scratch of n_ctx floats. */
 void attention_row_forward(float *out, float *att, const float *q, const float *kT, const float *v,
                            int n_ctx, int stride, int H, int KVH, int hd);
 

@@ -487,7 +487,7 @@ static void test_attention_row(void) {
     enum { B = 2, T = 21, H = 4, KVH = 2, HD = 20, STRIDE = T + 3 };
     size_t nq = (size_t)B * T * H * HD, nk = (size_t)B * T * KVH * HD;
     float *q = falloc(nq), *k = falloc(nk), *v = falloc(nk), *out = falloc(nq), *att = falloc((size_t)B * H * T * T);
-    float *kT = falloc((size_t)KVH * HD * STRIDE), row[H * HD], scratch[H * T];
+    float *kT = falloc((size_t)KVH * HD * STRIDE), row[H * HD], scratch[T];
     int b, t, s, j, bad = 0;
     fill(q, nq, 2.0f); fill(k, nk, 2.0f); fill(v, nk, 1.0f);
     attention_forward(out, att, q, k, v, B, T, H, KVH, HD);
