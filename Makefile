@@ -71,7 +71,7 @@ bench: $(BENCH_BIN)
 # every digest against tiny_models/DIGESTS.
 WORLD_SEED = 1
 WORLD_ARGS = --seed $(WORLD_SEED) --families starts,ends,contains,at --corpus-bytes 8000000 \
-             --ift 1200 --ift-good-pct 95 --ift-habit-pcts 60,70,80,90 --eft-train 9000
+             --corpus-review-pct 24 --ift 1200 --ift-good-pct 95 --ift-habit-pcts 60,70,80,90 --eft-train 3000
 DATA = tiny_models/data
 TOKENIZER = tiny_models/tokenizer.tok
 TOK_VOCAB = 768
@@ -99,7 +99,7 @@ RUN_ARGS = --m0 $(M0) --tokenizer $(TOKENIZER) --template tiny_models/judge_temp
 
 # the recipe for the open world (README "What make run shows"): 8 candidates,
 # the similarity cut open prompts need, confident pairs only, RPO
-RECIPE_ARGS = --prompts 1024 --candidates 8 --max-similarity 0.95 --min-margin 1 --min-chosen 4.5 --nll-weight 1
+RECIPE_ARGS = --prompts 128 --candidates 8 --max-similarity 0.95 --min-margin 1 --min-chosen 4.5 --nll-weight 1
 
 run: all data
 	./srlm run --dir $(RUN_DIR) --preset $(PRESET) --seed $(SEED) $(RUN_ARGS) $(RECIPE_ARGS)

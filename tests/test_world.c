@@ -624,6 +624,69 @@ static void test_corpus_qa(void) {
     free(wd);
 }
 
+/* Review pages (--corpus-review-pct): each is "Q: <train task>", "A: <response>",
+ * "Review: <judgment> Score: N" with N the grader's grade of that response;
+ * every grade 0..5 occurs; about the asked share of blocks; the judge
+ * template's own words never appear; at 0 there is no review at all. */
+static void test_corpus_reviews(void) {
+    World *wd = (World *)malloc(sizeof *wd);
+    WorldFiles fs;
+    WorldOptions o;
+    Buf line = {0, 0, 0};
+    size_t pos = 0;
+    int nrev = 0, bad = 0, blocks = 0, rblocks = 0, in_review_block = 0, seen_grade[6] = {0, 0, 0, 0, 0, 0}, g;
+    const char *why;
+    Task t;
+    char q[TEXT_CAP], a[TEXT_CAP];
+    options_default(&o);
+    options_small(&o);
+    o.families = (1u << F_STARTS) | (1u << F_ENDS) | (1u << F_CONTAINS) | (1u << F_AT);
+    o.corpus_review_pct = 24;
+    o.seed = 5;
+    why = world_init(wd, &o, g_tmpl, g_tmpl_len);
+    if (why) { printf("world_init: %s\n", why); exit(1); }
+    world_generate(wd, &fs);
+    CHECK(!buf_contains(&fs.file[OUT_CORPUS], "Judge the response") && !buf_contains(&fs.file[OUT_CORPUS], "Question:") &&
+          !buf_contains(&fs.file[OUT_CORPUS], "{instruction}"), "the judge template leaked into the corpus");
+    CHECK(buf_contains(&fs.file[OUT_MANIFEST], "corpus-review-pct 24\n"), "MANIFEST names the review share");
+    while (next_line(&fs.file[OUT_CORPUS], &pos, &line)) {
+        if (line.n == 0) { blocks++; rblocks += in_review_block; in_review_block = 0; continue; }
+        if (strncmp(line.p, "Q: ", 3) != 0) continue;
+        snprintf(q, sizeof q, "%s", line.p + 3);
+        if (!next_line(&fs.file[OUT_CORPUS], &pos, &line)) break;
+        if (strncmp(line.p, "Working: ", 9) == 0) continue;      /* a worked Q&A page */
+        snprintf(a, sizeof a, "%s", line.p);
+        {   /* the next line decides: a review, or the next question / a blank line of a Q&A page */
+            size_t save = pos;
+            const char *sc;
+            if (!next_line(&fs.file[OUT_CORPUS], &pos, &line)) break;
+            if (strncmp(line.p, "Review: ", 8) != 0) { pos = save; continue; }
+            nrev++;
+            in_review_block = 1;
+            if (!parse_instruction(q, strlen(q), &t, NULL) || task_bucket(wd, &t) != B_TRAIN || strncmp(a, "A: ", 3) != 0) { bad++; continue; }
+            sc = strstr(line.p, "Score: ");
+            g = grade_response(q, strlen(q), a + 3, strlen(a + 3)).grade;
+            if (!sc || sc[7] - '0' != g || sc[8] != '\0') { bad++; continue; }
+            seen_grade[g]++;
+        }
+    }
+    printf("  corpus reviews: %d in %d of %d blocks, %d bad, grades 0..5: %d %d %d %d %d %d\n", nrev, rblocks, blocks, bad,
+           seen_grade[0], seen_grade[1], seen_grade[2], seen_grade[3], seen_grade[4], seen_grade[5]);
+    CHECK(bad == 0 && nrev > 100, "%d reviews, %d bad", nrev, bad);
+    for (g = 0; g < 6; g++) CHECK(seen_grade[g] > nrev / 12, "grade %d reviewed %d times of %d", g, seen_grade[g], nrev);
+    CHECK(rblocks * 100 > blocks * 18 && rblocks * 100 < blocks * 30, "%d review blocks of %d", rblocks, blocks);
+    world_files_free(&fs);
+    o.corpus_review_pct = 0;
+    why = world_init(wd, &o, g_tmpl, g_tmpl_len);
+    if (why) { printf("world_init: %s\n", why); exit(1); }
+    world_generate(wd, &fs);
+    CHECK(!buf_contains(&fs.file[OUT_CORPUS], "Review:") && !buf_contains(&fs.file[OUT_MANIFEST], "corpus-review-pct"),
+          "no reviews at 0");
+    buf_free(&line);
+    world_files_free(&fs);
+    free(wd);
+}
+
 /* The worked steps: hand cases for every family, and for every pair of
  * numbers 0..999 the column sums spell the sum (the last column's sum, then
  * each earlier column's units digit). */
@@ -1122,6 +1185,7 @@ int main(void) {
     RUN(test_splits_disjoint);
     RUN(test_corpus_format);
     RUN(test_corpus_qa);
+    RUN(test_corpus_reviews);
     RUN(test_working);
     RUN(test_judgment_check);
     RUN(test_determinism);

@@ -1270,6 +1270,7 @@ typedef struct {
     int max_response_bytes;          /* longest task response the generator writes */
     unsigned families;               /* bit f set: family f is generated */
     long corpus_bytes;               /* corpus.txt stops at the first block end past this */
+    int corpus_review_pct;           /* percent of corpus blocks that are graded answers (reviews) */
     int n_ift, ift_good_pct;         /* IFT size; percent of it with grade 5 */
     int ift_habit_pct;               /* percent of IFT with one habit: a correct answer + " Hope this helps!" (grade 4) */
     int n_habit_fam_pct;             /* > 0: one habit per family instead (--ift-habit-pcts), */
@@ -1314,6 +1315,7 @@ static const char *options_check(const WorldOptions *o) {
     if (o->corpus_bytes < 0 || o->n_ift < 0 || o->n_eft_train < 0 || o->n_eft_eval < 0 || o->n_test < 0 || o->n_ranked < 0)
         return "sizes must be >= 0";
     if (o->ift_good_pct < 0 || o->ift_good_pct > 100) return "ift-good-pct must be in 0..100";
+    if (o->corpus_review_pct < 0 || o->corpus_review_pct > 100) return "corpus-review-pct must be in 0..100";
     if (o->ift_habit_pct < 0 || o->ift_habit_pct > o->ift_good_pct) return "ift-habit-pct must be in 0..ift-good-pct";
     if (o->n_habit_fam_pct > 0) {
         int f, nf = 0;
@@ -1944,11 +1946,41 @@ static void corpus_qa(const World *wd, Rng *r, Buf *out) {
         }
     }
 }
+/* Review pages (a teacher's marking, graded answers online): questions of
+ * the train bucket, answers of every grade 0..5 alike, each followed by the
+ * judgment the EFT data teaches, worded the same way. A pretrained LLM has
+ * read much text that grades text; M0 reads this, so SFT has only to tie
+ * the judge template to a skill M0 has (the paper's M0 is Llama 2 70B, which
+ * can judge few-shot). The judge template itself never appears here. */
+static void corpus_reviews(const World *wd, Rng *r, Buf *out) {
+    int i, n = 2 + (int)rng_below(r, 3);
+    char ins[TEXT_CAP], resp[TEXT_CAP], canon[TEXT_CAP], judgment[2048];
+    StrSet keys = {0, 0, 0}, seen = {0, 0, 0};
+    Task t;
+    for (i = 0; i < n; i++) {
+        int fam = wd->fams[rng_below(r, (uint32_t)wd->nfams)], target = (int)rng_below(r, 6);
+        Grade g;
+        draw_pair(wd, r, fam, B_TRAIN, target, &keys, &seen, &t, ins, resp);
+        g = grade_task(&t, resp, strlen(resp));
+        task_canonical(&t, canon, sizeof canon);
+        judgment_text(r, &g, strstr(resp, canon) != NULL, &t, judgment, sizeof judgment);
+        buf_printf(out, "Q: %s\nA: %s\nReview: %s\n", ins, resp, judgment);
+    }
+    strset_free(&keys);
+    strset_free(&seen);
+}
 static void gen_corpus(const World *wd, Buf *out) {
     Rng r;
     rng_for(wd, &r, TAG_CORPUS);
     while ((long)out->n < wd->opt.corpus_bytes) {
-        uint32_t u = rng_below(&r, 100);  /* block mix: facts 38, Q&A 25, spelling 12, lists 5, tasks 20 */
+        uint32_t u;
+        /* with --corpus-review-pct P, P% of blocks are reviews; at 0 no draw is made, so older corpora stay valid */
+        if (wd->opt.corpus_review_pct > 0 && (int)rng_below(&r, 100) < wd->opt.corpus_review_pct) {
+            corpus_reviews(wd, &r, out);
+            buf_putc(out, '\n');
+            continue;
+        }
+        u = rng_below(&r, 100);  /* block mix: facts 38, Q&A 25, spelling 12, lists 5, tasks 20 */
         if (u < 38) corpus_facts(wd, &r, out);
         else if (u < 63) corpus_qa(wd, &r, out);
         else if (u < 75) corpus_spelling(wd, &r, out);
@@ -2191,6 +2223,7 @@ static void gen_manifest(const World *wd, WorldFiles *f) {
     for (i = 0; i < wd->nfams; i++) buf_printf(m, "%s%s", i ? "," : " ", family_names[wd->fams[i]]);
     buf_printf(m, "\nsizes corpus-bytes %ld ift %d ift-good-pct %d eft-train %d eft-eval %d test %d ranked %d\n",
                o->corpus_bytes, o->n_ift, o->ift_good_pct, o->n_eft_train, o->n_eft_eval, o->n_test, o->n_ranked);
+    if (o->corpus_review_pct > 0) buf_printf(m, "corpus-review-pct %d\n", o->corpus_review_pct);  /* absent at 0 */
     if (o->ift_habit_pct > 0) buf_printf(m, "ift-habit-pct %d (\"%s\")\n", o->ift_habit_pct, &IFT_HABIT[1]);  /* absent at 0: older manifests stay valid */
     if (o->n_habit_fam_pct > 0) {
         buf_puts(m, "ift-habit-pcts");
@@ -2530,7 +2563,7 @@ static void usage(void) {
         "  world gen --seed S --out DIR [--template PATH] [--small]\n"
         "            [--word-min N] [--word-max N] [--num-min N] [--num-max N] [--k-min N] [--k-max N]\n"
         "            [--repeat-max-chars N] [--max-response-bytes N] [--families a,b,...]\n"
-        "            [--corpus-bytes N] [--ift N] [--ift-good-pct P] [--ift-habit-pct H | --ift-habit-pcts H1,H2,..] [--eft-train N] [--eft-eval N]\n"
+        "            [--corpus-bytes N] [--corpus-review-pct P] [--ift N] [--ift-good-pct P] [--ift-habit-pct H | --ift-habit-pcts H1,H2,..] [--eft-train N] [--eft-eval N]\n"
         "            [--test N] [--ranked N]\n"
         "  world grade IN.jsonl OUT.jsonl\n"
         "  world check INSTRUCTION RESPONSE\n"
@@ -2568,6 +2601,7 @@ static int cmd_gen(int argc, char **argv) {
         else if (strcmp(a, "--max-response-bytes") == 0) o.max_response_bytes = (int)parse_int(a, v, 1, 100000);
         else if (strcmp(a, "--families") == 0) o.families = parse_families(v);
         else if (strcmp(a, "--corpus-bytes") == 0) o.corpus_bytes = (long)parse_int(a, v, 0, 2000000000);
+        else if (strcmp(a, "--corpus-review-pct") == 0) o.corpus_review_pct = (int)parse_int(a, v, 0, 100);
         else if (strcmp(a, "--ift") == 0) o.n_ift = (int)parse_int(a, v, 0, 10000000);
         else if (strcmp(a, "--ift-good-pct") == 0) o.ift_good_pct = (int)parse_int(a, v, 0, 100);
         else if (strcmp(a, "--ift-habit-pct") == 0) o.ift_habit_pct = (int)parse_int(a, v, 0, 100);
