@@ -15,12 +15,14 @@ if [ ! -f tiny_models/m0.ckpt ] || [ ! -f tiny_models/tokenizer.tok ]; then
     bad "tiny_models/m0.ckpt or tokenizer.tok missing"; echo "#summary $pass $fail"; exit 1
 fi
 tiny_models/world gen --seed 1 --small --families starts,ends,contains,at --out $base/data > /dev/null || { bad world_gen; echo "#summary $pass $fail"; exit 1; }
-run() { d=$1; shift; ./srlm run --dir "$d" --preset tiny --seed 3 --m0 tiny_models/m0.ckpt --tokenizer tiny_models/tokenizer.tok \
+# run DIR [flags]: exec, so that "run ... &" makes $! srlm's own pid and kill -9 hits srlm itself
+# (killing a subshell would leave srlm running beside the resumed run); call it in ( ) otherwise
+run() { d=$1; shift; exec ./srlm run --dir "$d" --preset tiny --seed 3 --m0 tiny_models/m0.ckpt --tokenizer tiny_models/tokenizer.tok \
         --template tiny_models/judge_template.txt --ift $base/data/ift.jsonl --eft $base/data/eft_train.jsonl \
         --test $base/data/test_prompts.jsonl --ranked $base/data/ranked_eval.jsonl --grader "tiny_models/world grade" --max-similarity 0.95 "$@"; }
 
 start=$(date +%s)
-if run $base/a > $base/a.out 2> $base/a.err; then ok run_tiny_completes; else bad "run_tiny_completes: $(tail -3 $base/a.err)"; fi
+if (run $base/a) > $base/a.out 2> $base/a.err; then ok run_tiny_completes; else bad "run_tiny_completes: $(tail -3 $base/a.err)"; fi
 echo "  uninterrupted run: $(( $(date +%s) - start )) s"
 for f in report.md winrate.svg rm_by_model.svg; do
     [ -s $base/a/$f ] && ok "writes_$f" || bad "writes_$f"
@@ -35,15 +37,23 @@ for m in sft m1 m2 m3 m2pos; do
 done
 
 # kill -9 twice mid-run, then finish: same bytes as the uninterrupted run
+# after each kill nothing in the run directory may change any more (the kill hit srlm, not a
+# wrapper) and the run must be unfinished (the kill was mid-run)
+killed_stays_still() {
+    a=$(ls -l $base/b; cat $base/b/* 2>/dev/null | cksum); sleep 3; b=$(ls -l $base/b; cat $base/b/* 2>/dev/null | cksum)
+    if [ "$a" = "$b" ] && [ ! -f $base/b/report.md ]; then ok "killed_mid_run_$1"; else bad "killed_mid_run_$1: the run went on or had finished"; fi
+}
 run $base/b > /dev/null 2>&1 &
 pid=$!
 sleep 4; kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
+killed_stays_still 1
 run $base/b > /dev/null 2>&1 &
 pid=$!
 i=0; while [ ! -f $base/b/m2.ckpt ] && [ $i -lt 600 ]; do sleep 0.2; i=$((i + 1)); done
 sleep 1; kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
+killed_stays_still 2
 ls $base/b/*.tmp >/dev/null 2>&1 && echo "  (a temp file was left behind by the kill; the rerun replaces it)"
-if run $base/b > $base/b.out 2> $base/b.err; then ok resume_completes; else bad "resume_completes: $(tail -3 $base/b.err)"; fi
+if (run $base/b) > $base/b.out 2> $base/b.err; then ok resume_completes; else bad "resume_completes: $(tail -3 $base/b.err)"; fi
 same=1
 for f in $base/a/*.ckpt $base/a/*.jsonl $base/a/*.json $base/a/report.md; do
     g=$base/b/$(basename $f)
@@ -51,7 +61,7 @@ for f in $base/a/*.ckpt $base/a/*.jsonl $base/a/*.json $base/a/report.md; do
 done
 [ $same -eq 1 ] && ok resume_reaches_same_bytes || bad resume_reaches_same_bytes
 # --candidates N reaches AIFT: N responses per kept prompt, and run.cfg says so
-run $base/c --candidates 3 --no-ablation > /dev/null 2> $base/c.err || bad "run_candidates_3: $(tail -3 $base/c.err)"
+(run $base/c --candidates 3 --no-ablation) > /dev/null 2> $base/c.err || bad "run_candidates_3: $(tail -3 $base/c.err)"
 kept=$(sed -n 's/.*"prompts_kept": \([0-9]*\).*/\1/p' $base/c/aift1.stats.json 2>/dev/null)
 cand=$(sed -n 's/.*"candidates": \([0-9]*\).*/\1/p' $base/c/aift1.stats.json 2>/dev/null)
 if [ -n "$kept" ] && [ "$kept" -gt 0 ] && [ "$cand" = "$((kept * 3))" ] && grep -q 'candidates=3 ' $base/c/run.cfg; then
