@@ -1827,6 +1827,19 @@ static void draw_pair(const World *wd, Rng *r, int fam, int bucket, int target, 
         family_names[fam], target, wd->opt.max_response_bytes);
 }
 
+/* draw_pair, then the judgment of that response (judgment_text): the EFT
+ * examples and the corpus's review pages judge the same way. Returns the grade. */
+static Grade draw_judged_pair(const World *wd, Rng *r, int fam, int bucket, int target, StrSet *keys, StrSet *seen,
+                              Task *t, char *ins, char *resp, char *judgment, size_t cap) {
+    char canon[TEXT_CAP];
+    Grade g;
+    draw_pair(wd, r, fam, bucket, target, keys, seen, t, ins, resp);
+    g = grade_task(t, resp, strlen(resp));
+    task_canonical(t, canon, sizeof canon);
+    judgment_text(r, &g, strstr(resp, canon) != NULL, t, judgment, cap);
+    return g;
+}
+
 /* ------------------------------------------------------------------------
  * Output files.
  * ---------------------------------------------------------------------- */
@@ -1954,16 +1967,12 @@ static void corpus_qa(const World *wd, Rng *r, Buf *out) {
  * can judge few-shot). The judge template itself never appears here. */
 static void corpus_reviews(const World *wd, Rng *r, Buf *out) {
     int i, n = 2 + (int)rng_below(r, 3);
-    char ins[TEXT_CAP], resp[TEXT_CAP], canon[TEXT_CAP], judgment[2048];
+    char ins[TEXT_CAP], resp[TEXT_CAP], judgment[2048];
     StrSet keys = {0, 0, 0}, seen = {0, 0, 0};
     Task t;
     for (i = 0; i < n; i++) {
         int fam = wd->fams[rng_below(r, (uint32_t)wd->nfams)], target = (int)rng_below(r, 6);
-        Grade g;
-        draw_pair(wd, r, fam, B_TRAIN, target, &keys, &seen, &t, ins, resp);
-        g = grade_task(&t, resp, strlen(resp));
-        task_canonical(&t, canon, sizeof canon);
-        judgment_text(r, &g, strstr(resp, canon) != NULL, &t, judgment, sizeof judgment);
+        draw_judged_pair(wd, r, fam, B_TRAIN, target, &keys, &seen, &t, ins, resp, judgment, sizeof judgment);
         buf_printf(out, "Q: %s\nA: %s\nReview: %s\n", ins, resp, judgment);
     }
     strset_free(&keys);
@@ -2104,12 +2113,8 @@ static void gen_eft(const World *wd, Buf *out, int n, int bucket, uint64_t tag, 
     shuffle_ints(&r, plan, m);
     for (i = 0; i < m; i++) {
         int target = plan[i] % 6, fam = wd->fams[plan[i] / 6];
-        char id[48], canon[TEXT_CAP];
-        Grade g;
-        draw_pair(wd, &r, fam, bucket, target, &keys, &seen, &t, ins, resp);
-        g = grade_task(&t, resp, strlen(resp));
-        task_canonical(&t, canon, sizeof canon);
-        judgment_text(&r, &g, strstr(resp, canon) != NULL, &t, judgment, sizeof judgment);
+        char id[48];
+        Grade g = draw_judged_pair(wd, &r, fam, bucket, target, &keys, &seen, &t, ins, resp, judgment, sizeof judgment);
         prompt.n = 0;
         judge_fill(&prompt, wd->tmpl, wd->tmpl_len, ins, strlen(ins), resp, strlen(resp));
         sprintf(id, "%s-%05d", id_prefix, i);
