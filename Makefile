@@ -71,7 +71,7 @@ bench: $(BENCH_BIN)
 # every digest against tiny_models/DIGESTS.
 WORLD_SEED = 1
 WORLD_ARGS = --seed $(WORLD_SEED) --families starts,ends,contains,at --corpus-bytes 8000000 \
-             --corpus-review-pct 24 --ift 1200 --ift-good-pct 95 --ift-habit-pcts 60,70,80,90 --eft-train 3000
+             --corpus-review-pct 24 --ift 1200 --ift-good-pct 95 --ift-habit-pcts 70,60,80,90 --eft-train 3000
 DATA = tiny_models/data
 TOKENIZER = tiny_models/tokenizer.tok
 TOK_VOCAB = 768
