@@ -1898,6 +1898,8 @@ typedef struct {
     int has_score;    /* 0: every sample failed to parse (or the prompt did not fit) */
     int n_valid, n_failed, too_long;
     char **judgments; /* samples texts (when kept) */
+    float *sample_score;        /* per sample, when kept: its parsed score ... */
+    unsigned char *sample_flag; /* ... bit 1: parsed; bit 2: text is valid UTF-8 without NUL, so JSON carries it exactly */
 } Judgment;
 
 static void judge_many(const Model *m, Decoder *d, const Tokenizer *tok, const JudgeTemplate *jt, int n,
@@ -1915,7 +1917,11 @@ static void judge_many(const Model *m, Decoder *d, const Tokenizer *tok, const J
         int np, *ids = chat_prompt(tok, filled, &np);
         free(filled);
         memset(&out[i], 0, sizeof out[i]);
-        if (keep_text) out[i].judgments = xcalloc((size_t)S, sizeof(char *));
+        if (keep_text) {
+            out[i].judgments = xcalloc((size_t)S, sizeof(char *));
+            out[i].sample_score = xcalloc((size_t)S, sizeof(float));
+            out[i].sample_flag = xcalloc((size_t)S, 1);
+        }
         if (np + 8 > m->cfg.max_seq_len) { out[i].too_long = 1; free(ids); continue; }
         for (j = 0; j < S; j++) {
             prompts[k] = ids; plen[k] = np; seeds[k] = hash64(item_seeds[i], (uint64_t)j); item[k] = i; k++;
@@ -1927,9 +1933,14 @@ static void judge_many(const Model *m, Decoder *d, const Tokenizer *tok, const J
         size_t tl;
         char *text = decode_ids(tok, gen[j], (size_t)glen[j], &tl);
         float s;
-        if (judge_score_parse(text, tl, &s)) { o->score_sum += s; o->n_valid++; }
+        int parsed = judge_score_parse(text, tl, &s), at = o->n_valid + o->n_failed;
+        if (parsed) { o->score_sum += s; o->n_valid++; }
         else o->n_failed++;
-        if (keep_text) o->judgments[o->n_valid + o->n_failed - 1] = text; else free(text);
+        if (keep_text) {
+            o->judgments[at] = text;
+            o->sample_score[at] = parsed ? s : 0.0f;
+            o->sample_flag[at] = (unsigned char)((parsed ? 1 : 0) | (memchr(text, 0, tl) == NULL && utf8_valid(text, tl) ? 2 : 0));
+        } else free(text);
         free(gen[j]);
         if (j + 1 == k || prompts[j + 1] != prompts[j]) free(prompts[j]);
     }
@@ -1944,7 +1955,7 @@ static void judge_many(const Model *m, Decoder *d, const Tokenizer *tok, const J
 static void judgment_free(Judgment *j, int samples) {
     int s;
     if (j->judgments) for (s = 0; s < samples; s++) free(j->judgments[s]);
-    free(j->judgments);
+    free(j->judgments); free(j->sample_score); free(j->sample_flag);
 }
 
 /* ==========================================================================
@@ -2361,10 +2372,44 @@ static int aift_pair_confident(float chosen, float rejected, const AiftConfig *c
 /* Is the filter on at all? It shows in run.cfg, the stats and the report only then. */
 static int aift_filter_on(const AiftConfig *cfg) { return cfg->min_margin > 0.0f || cfg->min_chosen > 0.0f; }
 
-/* Build AIFT(Mt) and write it as TRL-style preference JSONL. */
+/* One line of aiftN.candidates.jsonl: a kept prompt, its N candidates in
+ * sample order with Mt's judgments of each and their parsed scores, the mean
+ * that ranked it (pooled over candidates with identical text), and what became
+ * of the prompt. chosen/rejected name the first candidate of each text. */
+static void aift_candidates_line(Buf *b, const char *prompt, char *const *resp, const int *resp_ok,
+                                 const Judgment *jud, const float *mean_of, const int *scored, int N, int samples,
+                                 const char *outcome, int chosen, int rejected) {
+    int j, k;
+    buf_str(b, "{\"prompt\": ");
+    json_put_string(b, prompt, strlen(prompt));
+    buf_str(b, ", \"candidates\": [");
+    for (j = 0; j < N; j++) {
+        buf_str(b, j ? ", {\"response\": " : "{\"response\": ");
+        if (resp_ok[j]) json_put_string(b, resp[j], strlen(resp[j]));
+        else buf_str(b, "null"); /* not valid UTF-8 (or a NUL): dropped from AIFT, counted in candidates_bad_utf8 */
+        buf_str(b, ", \"judgments\": [");
+        for (k = 0; k < jud[j].n_valid + jud[j].n_failed && k < samples; k++) {
+            if (k) buf_str(b, ", ");
+            if (jud[j].sample_flag[k] & 2) json_put_string(b, jud[j].judgments[k], strlen(jud[j].judgments[k]));
+            else buf_str(b, "null"); /* JSON could not carry it exactly */
+        }
+        buf_str(b, "], \"scores\": [");
+        for (k = 0; k < jud[j].n_valid + jud[j].n_failed && k < samples; k++) {
+            if (k) buf_str(b, ", ");
+            if (jud[j].sample_flag[k] & 1) buf_printf(b, "%.9g", (double)jud[j].sample_score[k]); else buf_str(b, "null");
+        }
+        if (scored[j]) buf_printf(b, "], \"mean\": %.9g}", (double)mean_of[j]); else buf_str(b, "], \"mean\": null}");
+    }
+    buf_printf(b, "], \"outcome\": \"%s\"", outcome);
+    if (chosen >= 0) buf_printf(b, ", \"chosen\": %d, \"rejected\": %d", chosen, rejected);
+    buf_str(b, "}\n");
+}
+
+/* Build AIFT(Mt) and write it as TRL-style preference JSONL; with cands,
+ * also every prompt's candidates, judgments and outcome (candidates file). */
 static void aift_build(const Model *mt, const Model *prompt_model, const Tokenizer *tok, const JudgeTemplate *jt,
                        char *const *seed_inst, int n_seed, const PromptSet *heldout, const AiftConfig *cfg,
-                       Buf *out, AiftStats *st) {
+                       Buf *out, Buf *cands, AiftStats *st) {
     int n_prompts, N = cfg->n_candidates, i, j, total;
     char **prompts;
     int **pids, *plen, **resp_ids, *resp_len, *resp_ok, stops[2] = {TOK_EOT, TOK_EOS};
@@ -2406,15 +2451,16 @@ static void aift_build(const Model *mt, const Model *prompt_model, const Tokeniz
         seeds[i] = hash64(hash64(cfg->seed, 0x6a75646765ull), (uint64_t)i);
     }
     fprintf(stderr, "  self-judging: %d candidates x %d samples\n", total, cfg->judge.samples);
-    judge_many(mt, &d, tok, jt, total, inst, resp, seeds, &cfg->judge, 0, jud);
+    judge_many(mt, &d, tok, jt, total, inst, resp, seeds, &cfg->judge, cands != NULL, jud);
     /* (d) pairs. Candidates with identical text are one response: their
      * judgments are pooled (all valid scores averaged, in candidate order),
      * so sampling noise cannot make a text preferred to itself. */
     st->candidates = total;
     for (i = 0; i < n_prompts; i++) {
         int best = -1, worst = -1, distinct = 0, k0;
-        float sum[64], mean[64];
-        int cnt[64], rep[64];
+        float sum[64], mean[64], mean_of[64];
+        int cnt[64], rep[64], grp[64], scored[64];
+        const char *outcome = "pair";
         if (N > 64) die("internal: at most 64 candidates per prompt");
         for (j = 0; j < N; j++) {
             int k = i * N + j, r;
@@ -2425,6 +2471,7 @@ static void aift_build(const Model *mt, const Model *prompt_model, const Tokeniz
             if (r == distinct) { rep[r] = k; sum[r] = 0.0f; cnt[r] = 0; distinct++; }
             sum[r] += jud[k].score_sum;
             cnt[r] += jud[k].n_valid;
+            grp[j] = r;
         }
         for (k0 = 0; k0 < distinct; k0++) {
             if (cnt[k0] == 0) { st->unscored++; continue; }
@@ -2432,10 +2479,22 @@ static void aift_build(const Model *mt, const Model *prompt_model, const Tokeniz
             if (best < 0 || mean[k0] > mean[best]) best = k0;
             if (worst < 0 || mean[k0] < mean[worst]) worst = k0;
         }
-        if (distinct == 1) { st->identical++; continue; }
-        if (best < 0 || best == worst) { if (best >= 0) st->ties++; continue; }
-        if (mean[best] == mean[worst]) { st->ties++; continue; }
-        if (!aift_pair_confident(mean[best], mean[worst], cfg)) { st->low_confidence++; continue; }
+        if (distinct == 1) { st->identical++; outcome = "identical"; }
+        else if (best < 0 || best == worst) { if (best >= 0) st->ties++; outcome = best >= 0 ? "tie" : "unscored"; }
+        else if (mean[best] == mean[worst]) { st->ties++; outcome = "tie"; }
+        else if (!aift_pair_confident(mean[best], mean[worst], cfg)) { st->low_confidence++; outcome = "low_confidence"; }
+        if (cands) {
+            int c = -1, w = -1;
+            for (j = 0; j < N; j++) {
+                int k = i * N + j;
+                scored[j] = resp_ok[k] && cnt[grp[j]] > 0;
+                mean_of[j] = scored[j] ? mean[grp[j]] : 0.0f;
+            }
+            if (strcmp(outcome, "pair") == 0 || strcmp(outcome, "low_confidence") == 0) { c = rep[best] - i * N; w = rep[worst] - i * N; }
+            aift_candidates_line(cands, prompts[i], resp + i * N, resp_ok + i * N, jud + i * N, mean_of, scored, N,
+                                 cfg->judge.samples, outcome, c, w);
+        }
+        if (strcmp(outcome, "pair") != 0) continue;
         buf_str(out, "{\"prompt\": ");
         json_put_string(out, prompts[i], strlen(prompts[i]));
         buf_str(out, ", \"chosen\": ");
@@ -2446,7 +2505,7 @@ static void aift_build(const Model *mt, const Model *prompt_model, const Tokeniz
         st->pairs++;
     }
     for (i = 0; i < n_prompts; i++) { free(pids[i * N]); free(prompts[i]); }
-    for (i = 0; i < total; i++) { free(resp_ids[i]); free(resp[i]); }
+    for (i = 0; i < total; i++) { free(resp_ids[i]); free(resp[i]); judgment_free(&jud[i], cfg->judge.samples); }
     free(prompts); free(pids); free(plen); free(resp_ids); free(resp_len); free(seeds); free(inst); free(resp); free(jud);
     free(resp_ok);
     decoder_free(&d);
@@ -2971,14 +3030,14 @@ static void aift_stats_json(Buf *b, const AiftStats *s) {
 }
 
 static void stage_aift(const RunConfig *rc, const Tokenizer *tok, const JudgeTemplate *jt, const char *mt_path,
-                       const char *out, const char *stats_path, uint64_t seed, const char *label) {
+                       const char *out, const char *stats_path, const char *cands_path, uint64_t seed, const char *label) {
     Model mt, pm;
     AiftConfig cfg = rc->aift;
     char **seed_inst, **held;
     int n_seed, n_held, n_rank, i;
     PromptSet heldout = {0};
     AiftStats st;
-    Buf b = {0, 0, 0}, sb = {0, 0, 0};
+    Buf b = {0, 0, 0}, sb = {0, 0, 0}, cb = {0, 0, 0};
     if (path_exists(out)) { fprintf(stderr, "[%s] reusing %s\n", label, out); return; }
     fprintf(stderr, "[%s] building AIFT(%s): %d prompts x %d candidates, self-judged\n", label, mt_path,
             cfg.n_prompts, cfg.n_candidates);
@@ -2992,13 +3051,15 @@ static void stage_aift(const RunConfig *rc, const Tokenizer *tok, const JudgeTem
     for (i = 0; i < n_rank; i++) pset_add(&heldout, held[i]);
     free_strings(held, n_rank);
     cfg.seed = seed;
-    aift_build(&mt, &pm, tok, jt, seed_inst, n_seed, &heldout, &cfg, &b, &st);
+    aift_build(&mt, &pm, tok, jt, seed_inst, n_seed, &heldout, &cfg, &b, &cb, &st);
     aift_stats_json(&sb, &st);
+    /* the pairs file goes last: its presence marks the stage done */
+    if (write_file_atomic(cands_path, cb.p ? cb.p : (uint8_t *)"", cb.n) != 0) exit(1);
     if (write_file_atomic(stats_path, sb.p, sb.n) != 0) exit(1);
     if (write_file_atomic(out, b.p ? b.p : (uint8_t *)"", b.n) != 0) exit(1);
     fprintf(stderr, "[%s] %d pairs from %d prompts (%d ties, %d unscored, %d/%d judge parse failures)\n", label,
             st.pairs, st.prompts.kept, st.ties, st.unscored, st.parse_failures, st.judgments);
-    free(b.p); free(sb.p);
+    free(b.p); free(sb.p); free(cb.p);
     free_strings(seed_inst, n_seed);
     pset_free(&heldout);
     model_free(&mt); model_free(&pm);
@@ -3392,7 +3453,7 @@ static int cmd_run(int argc, char **argv) {
     Tokenizer tok;
     JudgeTemplate jt;
     Buf fp = {0, 0, 0}, summary = {0, 0, 0};
-    char *cfg_path, *p_sft, *p_m1, *p_a1, *p_a1s, *p_m2, *p_l2, *p_a2, *p_a2s, *p_m3, *p_l3, *p_pos, *p_m2pos, *data;
+    char *cfg_path, *p_sft, *p_m1, *p_a1, *p_a1s, *p_a1c, *p_m2, *p_l2, *p_a2, *p_a2s, *p_a2c, *p_m3, *p_l3, *p_pos, *p_m2pos, *data;
     const char *preset, *pm;
     int n_models, i;
     double t0 = now_seconds();
@@ -3445,9 +3506,9 @@ static int cmd_run(int argc, char **argv) {
     tokenizer_load(&tok, rc.tokenizer);
     judge_template_load(&jt, rc.template_path);
     p_sft = run_path(&rc, "sft.ckpt"); p_m1 = run_path(&rc, "m1.ckpt");
-    p_a1 = run_path(&rc, "aift1.jsonl"); p_a1s = run_path(&rc, "aift1.stats.json");
+    p_a1 = run_path(&rc, "aift1.jsonl"); p_a1s = run_path(&rc, "aift1.stats.json"); p_a1c = run_path(&rc, "aift1.candidates.jsonl");
     p_m2 = run_path(&rc, "m2.ckpt"); p_l2 = run_path(&rc, "m2.dpo.jsonl");
-    p_a2 = run_path(&rc, "aift2.jsonl"); p_a2s = run_path(&rc, "aift2.stats.json");
+    p_a2 = run_path(&rc, "aift2.jsonl"); p_a2s = run_path(&rc, "aift2.stats.json"); p_a2c = run_path(&rc, "aift2.candidates.jsonl");
     p_m3 = run_path(&rc, "m3.ckpt"); p_l3 = run_path(&rc, "m3.dpo.jsonl");
     p_pos = run_path(&rc, "positive1.jsonl"); p_m2pos = run_path(&rc, "m2pos.ckpt");
     data = xmalloc(strlen(rc.ift) + strlen(rc.eft) + 2);
@@ -3456,9 +3517,9 @@ static int cmd_run(int argc, char **argv) {
     stage_sft(&rc, &tok, rc.m0, rc.ift, p_sft, hash64(rc.seed, 1), "1/9 SFT baseline");
     stage_sft(&rc, &tok, rc.m0, data, p_m1, hash64(rc.seed, 2), "2/9 M1");
     /* 3-6: two self-rewarding iterations */
-    stage_aift(&rc, &tok, &jt, p_m1, p_a1, p_a1s, hash64(rc.seed, 3), "3/9 AIFT(M1)");
+    stage_aift(&rc, &tok, &jt, p_m1, p_a1, p_a1s, p_a1c, hash64(rc.seed, 3), "3/9 AIFT(M1)");
     stage_dpo(&rc, &tok, p_m1, p_a1, p_m2, p_l2, hash64(rc.seed, 4), "4/9 M2");
-    stage_aift(&rc, &tok, &jt, p_m2, p_a2, p_a2s, hash64(rc.seed, 5), "5/9 AIFT(M2)");
+    stage_aift(&rc, &tok, &jt, p_m2, p_a2, p_a2s, p_a2c, hash64(rc.seed, 5), "5/9 AIFT(M2)");
     stage_dpo(&rc, &tok, p_m2, p_a2, p_m3, p_l3, hash64(rc.seed, 6), "6/9 M3");
     /* 7: ablation — SFT on the chosen responses only */
     n_models = 4;
@@ -3484,7 +3545,7 @@ static int cmd_run(int argc, char **argv) {
     fprintf(stderr, "[9/9 report] %s/report.md (%.0f s)\n", rc.dir, now_seconds() - t0);
     fwrite(summary.p, 1, summary.n, stdout);
     free(summary.p); free(fp.p); free(cfg_path); free(data);
-    free(p_sft); free(p_m1); free(p_a1); free(p_a1s); free(p_m2); free(p_l2); free(p_a2); free(p_a2s); free(p_m3); free(p_l3);
+    free(p_sft); free(p_m1); free(p_a1); free(p_a1s); free(p_a1c); free(p_m2); free(p_l2); free(p_a2); free(p_a2s); free(p_a2c); free(p_m3); free(p_l3);
     free(p_pos); free(p_m2pos);
     free(jt.text);
     tok_free(&tok);

@@ -60,6 +60,24 @@ for f in $base/a/*.ckpt $base/a/*.jsonl $base/a/*.json $base/a/report.md; do
     if ! cmp -s "$f" "$g"; then same=0; echo "  differs after resume: $(basename $f)"; fi
 done
 [ $same -eq 1 ] && ok resume_reaches_same_bytes || bad resume_reaches_same_bytes
+# aiftK.candidates.jsonl: one line per kept prompt, every candidate, and an outcome per
+# prompt that agrees with the stats and with the pairs file (same prompts, same order)
+num() { sed -n "s/.*\"$2\": \([0-9]*\).*/\1/p" $1; }
+for k in 1 2; do
+    c=$base/a/aift$k.candidates.jsonl; s=$base/a/aift$k.stats.json
+    lines=$(wc -l < $c 2>/dev/null); resp=$(grep -o '{"response": ' $c 2>/dev/null | wc -l)
+    npair=$(grep -c '"outcome": "pair"' $c 2>/dev/null); ntie=$(grep -c '"outcome": "tie"' $c 2>/dev/null)
+    nident=$(grep -c '"outcome": "identical"' $c 2>/dev/null)
+    grep '"outcome": "pair"' $c 2>/dev/null | sed 's/, "candidates": .*//' > $base/cand_prompts$k
+    sed 's/, "chosen": .*//' $base/a/aift$k.jsonl > $base/pair_prompts$k
+    if [ -s $c ] && [ "$lines" = "$(num $s prompts_kept)" ] && [ "$resp" = "$(num $s candidates)" ] \
+       && [ "$npair" = "$(num $s pairs)" ] && [ "$ntie" = "$(num $s ties)" ] && [ "$nident" = "$(num $s identical)" ] \
+       && [ -s $base/pair_prompts$k ] && cmp -s $base/cand_prompts$k $base/pair_prompts$k; then
+        ok "candidates_file_$k"
+    else
+        bad "candidates_file_$k: lines $lines, responses $resp, pairs $npair, ties $ntie, identical $nident; stats: $(cat $s)"
+    fi
+done
 # --candidates N reaches AIFT: N responses per kept prompt, and run.cfg says so
 (run $base/c --candidates 3 --no-ablation) > /dev/null 2> $base/c.err || bad "run_candidates_3: $(tail -3 $base/c.err)"
 kept=$(sed -n 's/.*"prompts_kept": \([0-9]*\).*/\1/p' $base/c/aift1.stats.json 2>/dev/null)
