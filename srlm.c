@@ -2947,6 +2947,27 @@ static char *run_path(const RunConfig *rc, const char *name) {
     return p;
 }
 
+/* One srlm run per directory: two would write the same stages and temp
+ * files and race. A POSIX record lock on DIR/run.lock is held for the
+ * process's life and released by the kernel however it ends (SIGKILL too),
+ * so a killed run never leaves a stale lock behind. Where the file system
+ * cannot lock, say so and go on unlocked. */
+#include <fcntl.h>  /* open, fcntl: the run directory's lock */
+static void run_dir_lock(const RunConfig *rc) {
+    char *path = run_path(rc, "run.lock");
+    struct flock fl;
+    int fd = open(path, O_RDWR | O_CREAT, 0666);
+    if (fd < 0) die("%s: cannot open the run lock: %s", path, strerror(errno));
+    memset(&fl, 0, sizeof fl);
+    fl.l_type = F_WRLCK; fl.l_whence = SEEK_SET; fl.l_start = 0; fl.l_len = 0; /* the whole file */
+    if (fcntl(fd, F_SETLK, &fl) != 0) {
+        if (errno == EACCES || errno == EAGAIN)
+            die("%s: another srlm run is working in this directory; wait for it to end or use another --dir", rc->dir);
+        fprintf(stderr, "srlm: warning: %s: cannot lock (%s); make sure no other run uses %s\n", path, strerror(errno), rc->dir);
+    }
+    free(path); /* fd stays open, and the lock held, until the process ends */
+}
+
 static int path_exists(const char *path) {
     FILE *f = fopen(path, "rb");
     if (f) fclose(f);
@@ -3492,6 +3513,7 @@ static int cmd_run(int argc, char **argv) {
         if (system((char *)mk.p) != 0) die("run: cannot create %s", rc.dir);
         free(mk.p);
     }
+    run_dir_lock(&rc);
     run_fingerprint(&rc, &fp);
     cfg_path = run_path(&rc, "run.cfg");
     if (path_exists(cfg_path)) {

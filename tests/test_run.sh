@@ -2,6 +2,7 @@
 # The whole loop on the reduced preset (seconds): SFT baseline, M1,
 # AIFT(M1), M2, AIFT(M2), M3, ablation, evaluation, report. Checks:
 #  - every model's SHA-256 equals the one recorded in tests/run_tiny.digests;
+#  - a second run in a directory another run is using is refused;
 #  - a run killed with SIGKILL mid-stage (twice) and then rerun reaches the
 #    same bytes in every output file as the uninterrupted run;
 #  - the report and charts exist.
@@ -45,7 +46,12 @@ killed_stays_still() {
 }
 run $base/b > /dev/null 2>&1 &
 pid=$!
-sleep 4; kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
+sleep 4
+# a second run in the same directory meanwhile is refused (run.lock), with one clear line
+if (run $base/b) > /dev/null 2> $base/lock.err; then bad "second_run_refused: it ran"
+elif grep -q 'another srlm run is working in this directory' $base/lock.err && [ "$(wc -l < $base/lock.err)" -eq 1 ]; then ok second_run_refused
+else bad "second_run_refused: $(head -3 $base/lock.err)"; fi
+kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
 killed_stays_still 1
 run $base/b > /dev/null 2>&1 &
 pid=$!
