@@ -977,6 +977,12 @@ typedef struct {
     float *vcache;            /* (L, slots, max_seq_len, KVC) */
     float *x, *ln, *rstd, *q, *k, *v, *atty, *proj, *h1, *h3, *hg, *att; /* per-row scratch */
     float *logits;            /* (max_rows, V) */
+    /* Every weight matrix packed for matmul_forward_packed, made by
+     * decoder_pack at the start of each generate() (and by the first step of
+     * a decoder used directly): [P_WQ..P_W3] per layer, then the output. */
+    float *wpack;
+    size_t wpack_off[N_PTENSORS], wpack_layer[N_PTENSORS]; /* tensor's first layer, and the step per layer */
+    const Model *packed_for;
 } Decoder;
 
 static void decoder_init(Decoder *d, const Config *c, int slots, int max_rows) {
@@ -991,11 +997,56 @@ static void decoder_init(Decoder *d, const Config *c, int slots, int max_rows) {
     d->h1 = xmalloc(R * F * sizeof(float)); d->h3 = xmalloc(R * F * sizeof(float)); d->hg = xmalloc(R * F * sizeof(float));
     d->att = xmalloc((size_t)c->max_seq_len * sizeof(float));
     d->logits = xmalloc(R * (size_t)c->vocab_size * sizeof(float));
+    d->wpack = NULL; d->packed_for = NULL;
+}
+
+/* The rows x cols matrices a decode step multiplies by, and their shapes. */
+static int decoder_matrix(const Config *c, int p, int *rows, int *cols) {
+    int C = c->dim, F = c->hidden_dim, KVC = cfg_kv_dim(c);
+    switch (p) {
+    case P_WQ: case P_WO: *rows = C; *cols = C; return 1;
+    case P_WK: case P_WV: *rows = KVC; *cols = C; return 1;
+    case P_W1: case P_W3: *rows = F; *cols = C; return 1;
+    case P_W2: *rows = C; *cols = F; return 1;
+    case P_OUTPUT: *rows = c->vocab_size; *cols = C; return 1;
+    default: return 0;
+    }
+}
+
+/* Pack m's weights into d (see Decoder.wpack). generate() calls it every
+ * time, so a decoder never decodes with an older copy of the weights. */
+static void decoder_pack(Decoder *d, const Model *m) {
+    const Config *c = &m->cfg;
+    const float *src[N_PTENSORS];
+    size_t total = 0;
+    int p, l, rows, cols;
+    src[P_WQ] = m->w.wq; src[P_WK] = m->w.wk; src[P_WV] = m->w.wv; src[P_WO] = m->w.wo;
+    src[P_W1] = m->w.w1; src[P_W2] = m->w.w2; src[P_W3] = m->w.w3; src[P_OUTPUT] = m->w.output;
+    for (p = 0; p < N_PTENSORS; p++) {
+        if (!decoder_matrix(c, p, &rows, &cols)) continue;
+        d->wpack_off[p] = total;
+        d->wpack_layer[p] = matmul_packed_size(cols, rows);
+        total += d->wpack_layer[p] * (p == P_OUTPUT ? 1 : (size_t)c->n_layers);
+    }
+    if (!d->wpack) d->wpack = xmalloc(total * sizeof(float));
+    for (p = 0; p < N_PTENSORS; p++) {
+        if (!decoder_matrix(c, p, &rows, &cols)) continue;
+        for (l = 0; l < (p == P_OUTPUT ? 1 : c->n_layers); l++)
+            matmul_pack(d->wpack + d->wpack_off[p] + (size_t)l * d->wpack_layer[p],
+                        src[p] + (size_t)l * (size_t)rows * (size_t)cols, cols, rows);
+    }
+    d->packed_for = m;
+}
+
+/* The packed copy of tensor p of layer l. */
+static const float *decoder_w(const Decoder *d, int p, int l) {
+    return d->wpack + d->wpack_off[p] + (size_t)l * d->wpack_layer[p];
 }
 
 static void decoder_free(Decoder *d) {
     free(d->kcache); free(d->vcache); free(d->x); free(d->ln); free(d->rstd); free(d->q); free(d->k); free(d->v);
     free(d->atty); free(d->proj); free(d->h1); free(d->h3); free(d->hg); free(d->att); free(d->logits);
+    free(d->wpack);
     memset(d, 0, sizeof(*d));
 }
 
@@ -1011,13 +1062,14 @@ static void decoder_step(const Model *m, Decoder *d, const int *tok, const int *
         if (pos[i] < 0 || pos[i] >= T) die("position %d beyond max_seq_len %d", pos[i], T);
         if (slot[i] < 0 || slot[i] >= d->slots) die("internal: bad decoder slot %d", slot[i]);
     }
+    if (d->packed_for != m) decoder_pack(d, m);
     embedding_forward(d->x, tok, w->tok_emb, R, C);
     for (l = 0; l < c->n_layers; l++) {
         size_t layer_off = (size_t)l * (size_t)d->slots * (size_t)T * (size_t)KVC;
         rmsnorm_forward(d->ln, d->rstd, d->x, w->attn_norm + (size_t)l * C, R, C, c->norm_eps);
-        matmul_forward(d->q, d->ln, w->wq + (size_t)l * C * C, R, C, C);
-        matmul_forward(d->k, d->ln, w->wk + (size_t)l * KVC * C, R, C, KVC);
-        matmul_forward(d->v, d->ln, w->wv + (size_t)l * KVC * C, R, C, KVC);
+        matmul_forward_packed(d->q, d->ln, decoder_w(d, P_WQ, l), R, C, C);
+        matmul_forward_packed(d->k, d->ln, decoder_w(d, P_WK, l), R, C, KVC);
+        matmul_forward_packed(d->v, d->ln, decoder_w(d, P_WV, l), R, C, KVC);
         rope_forward(d->q, d->q, pos, m->rope_cos, m->rope_sin, R, H, hd);
         rope_forward(d->k, d->k, pos, m->rope_cos, m->rope_sin, R, KVH, hd);
         for (i = 0; i < R; i++) { /* keys transposed (KVC, T), values (T, KVC) */
@@ -1031,17 +1083,17 @@ static void decoder_step(const Model *m, Decoder *d, const int *tok, const int *
             attention_row_forward(d->atty + (size_t)i * C, d->att, d->q + (size_t)i * C,
                                   d->kcache + base, d->vcache + base, pos[i] + 1, T, H, KVH, hd);
         }
-        matmul_forward(d->proj, d->atty, w->wo + (size_t)l * C * C, R, C, C);
+        matmul_forward_packed(d->proj, d->atty, decoder_w(d, P_WO, l), R, C, C);
         residual_forward(d->x, d->x, d->proj, (size_t)R * C);
         rmsnorm_forward(d->ln, d->rstd, d->x, w->ffn_norm + (size_t)l * C, R, C, c->norm_eps);
-        matmul_forward(d->h1, d->ln, w->w1 + (size_t)l * F * C, R, C, F);
-        matmul_forward(d->h3, d->ln, w->w3 + (size_t)l * F * C, R, C, F);
+        matmul_forward_packed(d->h1, d->ln, decoder_w(d, P_W1, l), R, C, F);
+        matmul_forward_packed(d->h3, d->ln, decoder_w(d, P_W3, l), R, C, F);
         swiglu_forward(d->hg, d->h1, d->h3, (size_t)R * F);
-        matmul_forward(d->proj, d->hg, w->w2 + (size_t)l * C * F, R, F, C);
+        matmul_forward_packed(d->proj, d->hg, decoder_w(d, P_W2, l), R, F, C);
         residual_forward(d->x, d->x, d->proj, (size_t)R * C);
     }
     rmsnorm_forward(d->ln, d->rstd, d->x, w->final_norm, R, C, c->norm_eps);
-    matmul_forward(d->logits, d->ln, w->output, R, C, V);
+    matmul_forward_packed(d->logits, d->ln, decoder_w(d, P_OUTPUT, 0), R, C, V);
 }
 
 /* Sampling from one row of logits.
@@ -1176,6 +1228,7 @@ static void generate(const Model *m, Decoder *d, int n, int *const *prompts, con
     int *done = xmalloc((size_t)d->slots * sizeof(int)), *leader = xmalloc((size_t)d->slots * sizeof(int));
     int *shared = xmalloc((size_t)d->slots * sizeof(int));
     Rng *rng = xmalloc((size_t)d->slots * sizeof(Rng));
+    decoder_pack(d, m);
     for (first = 0; first < n; first += d->slots) {
         int nb = n - first < d->slots ? n - first : d->slots;
         /* prefill: every prompt token of every leader as a row, in chunks of max_rows */

@@ -838,7 +838,8 @@ static int mm_klo(int mode, int r, int k0) { return mode == MM_K_FROM_ROW && r >
 static int mm_khi(int mode, int r, int k1) { return mode == MM_K_UPTO_ROW && r + 1 < k1 ? r + 1 : k1; }
 
 /* One tile of rows r0..r0+rows-1, columns j0..j0+cols-1, chunk [k0, k1) packed in mm_panel. */
-static void mm_tile(float *c, size_t ldc, MatView a, int mode, int r0, int rows, int j0, int cols, int k0, int k1)
+static void mm_tile(float *c, size_t ldc, MatView a, const float *panel, int mode, int r0, int rows, int j0, int cols,
+                    int k0, int k1)
 {
     float *ct = c + (size_t)r0 * ldc + j0;
     const float *at = a.p + (size_t)r0 * a.row + (size_t)k0 * a.col;
@@ -847,12 +848,12 @@ static void mm_tile(float *c, size_t ldc, MatView a, int mode, int r0, int rows,
         /* each row: its own prefix [lo, lo_max), the shared middle, its own suffix [hi_min, hi) */
         for (r = 0; r < MM_RB; r++) {
             int lo = mm_klo(mode, r0 + r, k0);
-            if (lo < lo_max) mm_tile1(ct + (size_t)r * ldc, at + (size_t)r * a.row, a.col, mm_panel, lo - k0, lo_max - k0);
+            if (lo < lo_max) mm_tile1(ct + (size_t)r * ldc, at + (size_t)r * a.row, a.col, panel, lo - k0, lo_max - k0);
         }
-        mm_tile4(ct, ldc, at, a.row, a.col, mm_panel, lo_max - k0, hi_min - k0);
+        mm_tile4(ct, ldc, at, a.row, a.col, panel, lo_max - k0, hi_min - k0);
         for (r = 0; r < MM_RB; r++) {
             int hi = mm_khi(mode, r0 + r, k1);
-            if (hi_min < hi) mm_tile1(ct + (size_t)r * ldc, at + (size_t)r * a.row, a.col, mm_panel, hi_min - k0, hi - k0);
+            if (hi_min < hi) mm_tile1(ct + (size_t)r * ldc, at + (size_t)r * a.row, a.col, panel, hi_min - k0, hi - k0);
         }
         return;
     }
@@ -861,13 +862,17 @@ static void mm_tile(float *c, size_t ldc, MatView a, int mode, int r0, int rows,
         int lo = mm_klo(mode, r0 + r, k0), hi = mm_khi(mode, r0 + r, k1);
         if (lo >= hi) continue;
         for (j = 0; j < MM_OB; j++) row[j] = j < cols ? ct[(size_t)r * ldc + j] : 0.0f;
-        mm_tile1(row, at + (size_t)r * a.row, a.col, mm_panel, lo - k0, hi - k0);
+        mm_tile1(row, at + (size_t)r * a.row, a.col, panel, lo - k0, hi - k0);
         for (j = 0; j < cols; j++) ct[(size_t)r * ldc + j] = row[j];
     }
 }
 
-/* C (R x J, row stride ldc) (+)= A (R x K) @ B (K x J) in the given range mode. */
-static void mm_engine(float *c, size_t ldc, MatView a, MatView b, int R, int K, int J, int accumulate, int mode)
+/* C (R x J, row stride ldc) (+)= A (R x K) @ B (K x J) in the given range mode.
+ * B is read through its view b and packed panel by panel into mm_panel, or,
+ * when packed is not NULL, its panels are already in packed (matmul_pack's
+ * layout: panel j0/MM_OB holds K rows of MM_OB columns, zero-padded). */
+static void mm_engine(float *c, size_t ldc, MatView a, MatView b, const float *packed, int R, int K, int J,
+                      int accumulate, int mode)
 {
     int r0, k0, j0, r, k, j;
     if (!accumulate)
@@ -876,7 +881,9 @@ static void mm_engine(float *c, size_t ldc, MatView a, MatView b, int R, int K, 
         int cols = J - j0 < MM_OB ? J - j0 : MM_OB;
         for (k0 = 0; k0 < K; k0 += MM_KC) {
             int k1 = K - k0 < MM_KC ? K : k0 + MM_KC;
-            for (j = 0; j < MM_OB; j++) {  /* pack B[k0..k1)[j0..j0+MM_OB), zero-padded */
+            const float *panel = mm_panel;
+            if (packed) panel = packed + ((size_t)(j0 / MM_OB) * K + (size_t)k0) * MM_OB;
+            else for (j = 0; j < MM_OB; j++) {  /* pack B[k0..k1)[j0..j0+MM_OB), zero-padded */
                 if (j < cols) {
                     const float *src = b.p + (size_t)(j0 + j) * b.col + (size_t)k0 * b.row;
                     for (k = 0; k < k1 - k0; k++) mm_panel[k * MM_OB + j] = src[(size_t)k * b.row];
@@ -886,7 +893,7 @@ static void mm_engine(float *c, size_t ldc, MatView a, MatView b, int R, int K, 
             }
             /* causal output: row tiles that end above column j0 hold no wanted output */
             for (r0 = mode == MM_CAUSAL_OUT ? j0 - j0 % MM_RB : 0; r0 < R; r0 += MM_RB)
-                mm_tile(c, ldc, a, mode, r0, R - r0 < MM_RB ? R - r0 : MM_RB, j0, cols, k0, k1);
+                mm_tile(c, ldc, a, panel, mode, r0, R - r0 < MM_RB ? R - r0 : MM_RB, j0, cols, k0, k1);
         }
     }
 }
@@ -897,7 +904,7 @@ void matmul_forward(float *out, const float *inp, const float *weight, int N, in
     MatView a, b;
     a.p = inp; a.row = (size_t)C; a.col = 1;        /* A[n][c] = inp[n][c] */
     b.p = weight; b.row = 1; b.col = (size_t)C;     /* B[c][o] = weight[o][c] */
-    mm_engine(out, (size_t)OC, a, b, N, C, OC, 0, MM_ALL_K);
+    mm_engine(out, (size_t)OC, a, b, NULL, N, C, OC, 0, MM_ALL_K);
 }
 
 /* dinp[n][c]    += dout[n][o] * weight[o][c] for o = 0..OC-1 in order;
@@ -911,13 +918,95 @@ void matmul_backward(float *dinp, float *dweight, const float *dout, const float
     if (dinp) {
         a.p = dout; a.row = (size_t)OC; a.col = 1;  /* A[n][o] = dout[n][o] */
         b.p = weight; b.row = (size_t)C; b.col = 1; /* B[o][c] = weight[o][c] */
-        mm_engine(dinp, (size_t)C, a, b, N, OC, C, 1, MM_ALL_K);
+        mm_engine(dinp, (size_t)C, a, b, NULL, N, OC, C, 1, MM_ALL_K);
     }
     if (dweight) {
         a.p = dout; a.row = 1; a.col = (size_t)OC;  /* A[o][n] = dout[n][o] */
         b.p = inp; b.row = (size_t)C; b.col = 1;    /* B[n][c] = inp[n][c] */
-        mm_engine(dweight, (size_t)C, a, b, OC, N, C, 1, MM_ALL_K);
+        mm_engine(dweight, (size_t)C, a, b, NULL, OC, N, C, 1, MM_ALL_K);
     }
+}
+
+/* ------------------------------------------------------------------------
+ * Matmul on a packed weight, for decoding. A decode step multiplies one row
+ * (or a few) by every weight matrix; packing the weight's panels on each
+ * call, as the engine does for training, then costs as much as the product.
+ * The decoder packs each matrix once per generate() into the engine's panel
+ * layout and keeps it; the per-output arithmetic is unchanged:
+ * out[n][o] = sum_{c=0..C-1} inp[n][c] * w[o][c] sequential in c from 0.0f.
+ * ---------------------------------------------------------------------- */
+
+/* Panel p holds columns o = p*MM_OB .. p*MM_OB+15 of W^T for every c:
+ * packed[(p*C + c)*MM_OB + j] = w[p*MM_OB + j][c], 0.0f beyond OC. */
+size_t matmul_packed_size(int C, int OC)
+{
+    return (size_t)((OC + MM_OB - 1) / MM_OB) * MM_OB * (size_t)C;
+}
+
+void matmul_pack(float *packed, const float *weight, int C, int OC)
+{
+    int p, c, j, np = (OC + MM_OB - 1) / MM_OB;
+    for (p = 0; p < np; p++) {   /* written in order; read as 16 row streams */
+        const float *w = weight + (size_t)p * MM_OB * C;
+        int cols = OC - p * MM_OB < MM_OB ? OC - p * MM_OB : MM_OB;
+        for (c = 0; c < C; c++, packed += MM_OB)
+            for (j = 0; j < MM_OB; j++) packed[j] = j < cols ? w[(size_t)j * C + c] : 0.0f;
+    }
+}
+
+/* One row against 8 panels (128 outputs): the whole sum over c stays in
+ * eight named 16-wide accumulators (registers), each step one x[c] times
+ * eight panel rows. Every output is its own sequential sum from 0.0f. */
+static void mm_row8(float *out, const float *x, const float *panels, int C)
+{
+    float acc0[MM_OB], acc1[MM_OB], acc2[MM_OB], acc3[MM_OB], acc4[MM_OB], acc5[MM_OB], acc6[MM_OB], acc7[MM_OB];
+    size_t ps = (size_t)C * MM_OB;
+    const float *p0 = panels, *p1 = p0 + ps, *p2 = p1 + ps, *p3 = p2 + ps;
+    const float *p4 = p3 + ps, *p5 = p4 + ps, *p6 = p5 + ps, *p7 = p6 + ps;
+    int c, j;
+    for (j = 0; j < MM_OB; j++) {
+        acc0[j] = 0.0f; acc1[j] = 0.0f; acc2[j] = 0.0f; acc3[j] = 0.0f;
+        acc4[j] = 0.0f; acc5[j] = 0.0f; acc6[j] = 0.0f; acc7[j] = 0.0f;
+    }
+    for (c = 0; c < C; c++) {
+        size_t at = (size_t)c * MM_OB;
+        float xc = x[c];
+        for (j = 0; j < MM_OB; j++) {
+            acc0[j] += xc * p0[at + j]; acc1[j] += xc * p1[at + j];
+            acc2[j] += xc * p2[at + j]; acc3[j] += xc * p3[at + j];
+            acc4[j] += xc * p4[at + j]; acc5[j] += xc * p5[at + j];
+            acc6[j] += xc * p6[at + j]; acc7[j] += xc * p7[at + j];
+        }
+    }
+    for (j = 0; j < MM_OB; j++) {
+        out[j] = acc0[j]; out[MM_OB + j] = acc1[j]; out[2 * MM_OB + j] = acc2[j]; out[3 * MM_OB + j] = acc3[j];
+        out[4 * MM_OB + j] = acc4[j]; out[5 * MM_OB + j] = acc5[j]; out[6 * MM_OB + j] = acc6[j];
+        out[7 * MM_OB + j] = acc7[j];
+    }
+}
+
+/* out (N,OC) = inp (N,C) @ W^T from matmul_pack's copy of W. One row: eight
+ * panels at a time in registers, the rest (and a partial last panel) one
+ * panel at a time through a padded row; several rows: the engine's tiles. */
+void matmul_forward_packed(float *out, const float *inp, const float *packed, int N, int C, int OC)
+{
+    MatView a, b;
+    if (N == 1) {
+        int np = (OC + MM_OB - 1) / MM_OB, p = 0, j;
+        for (; p + 8 <= np && (p + 8) * MM_OB <= OC; p += 8)
+            mm_row8(out + (size_t)p * MM_OB, inp, packed + (size_t)p * C * MM_OB, C);
+        for (; p < np; p++) {
+            float row[MM_OB];
+            int cols = OC - p * MM_OB < MM_OB ? OC - p * MM_OB : MM_OB;
+            for (j = 0; j < MM_OB; j++) row[j] = 0.0f;
+            mm_tile1(row, inp, 1, packed + (size_t)p * C * MM_OB, 0, C);
+            for (j = 0; j < cols; j++) out[(size_t)p * MM_OB + j] = row[j];
+        }
+        return;
+    }
+    a.p = inp; a.row = (size_t)C; a.col = 1;
+    b.p = NULL; b.row = 0; b.col = 0;                /* unused: the panels are in packed */
+    mm_engine(out, (size_t)OC, a, b, packed, N, C, OC, 0, MM_ALL_K);
 }
 
 /* ------------------------------------------------------------------------
@@ -1085,20 +1174,21 @@ void attention_forward(float *out, float *att, const float *q, const float *k, c
             float *a = att + ((size_t)b * H + h) * T * T;
             MatView a_rows;
             a_rows.p = a; a_rows.row = (size_t)T; a_rows.col = 1;
-            mm_engine(a, (size_t)T, head_rows(q, b, h, T, H, hd), head_cols(k, b, h / group, T, KVH, hd),
+            mm_engine(a, (size_t)T, head_rows(q, b, h, T, H, hd), head_cols(k, b, h / group, T, KVH, hd), NULL,
                       T, hd, T, 0, MM_CAUSAL_OUT);
             for (t = 0; t < T; t++) {
                 float *row = a + (size_t)t * T, m, sum = 0.0f, inv;
                 for (s = 0; s <= t; s++) row[s] = row[s] * scale;
                 m = row[0];
                 for (s = 1; s <= t; s++) if (row[s] > m) m = row[s];
-                for (s = 0; s <= t; s++) { row[s] = ts_expf(row[s] - m); sum += row[s]; }
+                for (s = 0; s <= t; s++) row[s] = ts_expf(row[s] - m);  /* apart from the sum: vectorises */
+                for (s = 0; s <= t; s++) sum += row[s];
                 inv = 1.0f / sum;
                 for (s = 0; s <= t; s++) row[s] = row[s] * inv;
                 for (s = t + 1; s < T; s++) row[s] = 0.0f;
             }
             mm_engine(out + ((size_t)b * T * H + (size_t)h) * hd, (size_t)H * hd, a_rows,
-                      head_rows(v, b, h / group, T, KVH, hd), T, T, hd, 0, MM_K_UPTO_ROW);
+                      head_rows(v, b, h / group, T, KVH, hd), NULL, T, T, hd, 0, MM_K_UPTO_ROW);
         }
 }
 
@@ -1127,7 +1217,7 @@ void attention_backward(float *dq, float *dk, float *dv, float *datt_buf, const 
             const float *a = att + ((size_t)b * H + h) * T * T;
             int kvh = h / group;
             size_t q_off = ((size_t)b * T * H + (size_t)h) * hd, kv_off = ((size_t)b * T * KVH + (size_t)kvh) * hd;
-            mm_engine(d, (size_t)T, head_rows(dout, b, h, T, H, hd), head_cols(v, b, kvh, T, KVH, hd),
+            mm_engine(d, (size_t)T, head_rows(dout, b, h, T, H, hd), head_cols(v, b, kvh, T, KVH, hd), NULL,
                       T, hd, T, 0, MM_CAUSAL_OUT);
             for (t = 0; t < T; t++) {
                 const float *arow = a + (size_t)t * T;
@@ -1136,12 +1226,12 @@ void attention_backward(float *dq, float *dk, float *dv, float *datt_buf, const 
                 for (s = 0; s <= t; s++) drow[s] = (arow[s] * (drow[s] - dot)) * scale;
             }
             if (dq)
-                mm_engine(dq + q_off, (size_t)H * hd, d_rows, head_rows(k, b, kvh, T, KVH, hd), T, T, hd, 1, MM_K_UPTO_ROW);
+                mm_engine(dq + q_off, (size_t)H * hd, d_rows, head_rows(k, b, kvh, T, KVH, hd), NULL, T, T, hd, 1, MM_K_UPTO_ROW);
             if (dk)
-                mm_engine(dk + kv_off, (size_t)KVH * hd, d_cols, head_rows(q, b, h, T, H, hd), T, T, hd, 1, MM_K_FROM_ROW);
+                mm_engine(dk + kv_off, (size_t)KVH * hd, d_cols, head_rows(q, b, h, T, H, hd), NULL, T, T, hd, 1, MM_K_FROM_ROW);
             if (dv) {
                 a_cols.p = a; a_cols.row = 1; a_cols.col = (size_t)T;
-                mm_engine(dv + kv_off, (size_t)KVH * hd, a_cols, head_rows(dout, b, h, T, H, hd), T, T, hd, 1, MM_K_FROM_ROW);
+                mm_engine(dv + kv_off, (size_t)KVH * hd, a_cols, head_rows(dout, b, h, T, H, hd), NULL, T, T, hd, 1, MM_K_FROM_ROW);
             }
         }
 }
@@ -1236,7 +1326,8 @@ void softmax_crossentropy_forward(float *losses, float *probs, const float *logi
         int t = targets[n];
         float m = x[0], s = 0.0f;
         for (v = 1; v < V; v++) if (x[v] > m) m = x[v];
-        for (v = 0; v < V; v++) { p[v] = ts_expf(x[v] - m); s += p[v]; }
+        for (v = 0; v < V; v++) p[v] = ts_expf(x[v] - m);   /* apart from the sum: vectorises */
+        for (v = 0; v < V; v++) s += p[v];
         for (v = 0; v < V; v++) p[v] = p[v] / s;
         if (t < 0) losses[n] = 0.0f;
         else if (t >= V) losses[n] = f32_from_bits(0x7fc00000u);
@@ -1367,7 +1458,8 @@ void attention_row_forward(float *out, float *att, const float *q, const float *
             att_scores_block(att, qv, kh, stride, s, n_ctx - s < ATT_SB ? n_ctx - s : ATT_SB, hd, scale);
         m = max_of(att, n_ctx);
         sum = 0.0f;
-        for (s = 0; s < n_ctx; s++) { att[s] = ts_expf(att[s] - m); sum += att[s]; }
+        for (s = 0; s < n_ctx; s++) att[s] = ts_expf(att[s] - m);  /* apart from the sum: vectorises */
+        for (s = 0; s < n_ctx; s++) sum += att[s];
         inv = 1.0f / sum;
         for (s = 0; s < n_ctx; s++) att[s] *= inv;
         for (i = 0; i < hd; i += ATT_OB)

@@ -97,6 +97,13 @@ void matmul_forward(float *out, const float *inp, const float *weight, int N, in
  * dweight[o][c] += sum_{n=0..N-1} dout[n][o]*inp[n][c] (sequential in n, likewise). */
 void matmul_backward(float *dinp, float *dweight, const float *dout, const float *inp, const float *weight, int N, int C, int OC);
 
+/* The same product from a packed copy of the weight, for decoding (the weight is packed once, then
+ * read by many one-row products): matmul_pack writes matmul_packed_size(C, OC) floats; the result
+ * is bit-identical to matmul_forward's. */
+size_t matmul_packed_size(int C, int OC);
+void matmul_pack(float *packed, const float *weight, int C, int OC);
+void matmul_forward_packed(float *out, const float *inp, const float *packed, int N, int C, int OC);
+
 /* out (N,C) = wte[tokens[n]] */
 void embedding_forward(float *out, const int *tokens, const float *wte, int N, int C);
 /* dwte[tokens[n]] += dout[n], rows processed n = 0..N-1 in order */
