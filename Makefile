@@ -49,7 +49,7 @@ test: all $(TEST_BIN)
 
 # the same short training run built three ways must give the same SHA-256
 test-repro: srlm
-	@sh tests/repro.sh
+	@sh tests/test_repro.sh
 
 test-torch: srlm
 	@sh tests/test_torch.sh

@@ -2,7 +2,8 @@
  * as one readable, bit-reproducible C99 program.
  *
  * Read top to bottom; sections follow the data flow and then the paper's loop:
- *   1. utilities: errors, files (atomic writes), command-line options
+ *   1. utilities: errors, the platform (1a: all of POSIX vs Windows), files
+ *      (atomic writes), command-line options
  *   2. the model: config, parameters, activations, forward, backward
  *   3. checkpoints: a versioned little-endian file with a SHA-256 trailer
  *   4. training: AdamW, learning-rate schedule, gradient clipping, the loop
@@ -30,6 +31,20 @@
 #include <string.h>
 #include <time.h>
 #include <math.h> /* sqrt, sqrtf only: IEEE-exact */
+#ifdef _WIN32      /* for section 1a only: Windows (MinGW-w64, MSVC) */
+#include <windows.h>
+#include <direct.h>  /* _mkdir */
+#include <fcntl.h>   /* _O_BINARY */
+#include <io.h>      /* _setmode */
+#include <process.h> /* _spawnvp */
+#else              /* for section 1a only: POSIX (Linux, macOS, BSDs) */
+#include <fcntl.h>   /* open, fcntl: the run lock */
+#include <spawn.h>   /* posix_spawnp: the grader */
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#endif
 
 #include "tensor.h"
 #include "tokenizer.h"
@@ -60,10 +75,173 @@ static void *xcalloc(size_t n, size_t size) {
     return p;
 }
 
+/* --------------------------------------------------------------------------
+ * 1a. Platform: the only code that differs between POSIX and Windows
+ *
+ *   now_seconds            a monotonic clock (timings in logs, never in results)
+ *   platform_mkdir         create one directory (make_dirs below is "mkdir -p")
+ *   platform_is_dir        is PATH an existing directory
+ *   platform_replace       rename TMP over PATH (Windows' rename refuses to)
+ *   platform_lock          hold an exclusive lock on a file until the process ends
+ *   platform_spawn_wait    run a program from an argument list, no shell; wait
+ *   platform_binary_stdout stdout without Windows' "\n" -> "\r\n" translation
+ *
+ * Failures return -1 with errno set (Windows errors mapped to the nearest
+ * errno), so callers print one line with strerror as anywhere else.
+ * -------------------------------------------------------------------------- */
+#ifdef _WIN32
+
+static void win_errno(void) {
+    DWORD e = GetLastError();
+    errno = e == ERROR_FILE_NOT_FOUND || e == ERROR_PATH_NOT_FOUND ? ENOENT
+          : e == ERROR_ACCESS_DENIED || e == ERROR_SHARING_VIOLATION || e == ERROR_LOCK_VIOLATION ? EACCES
+          : e == ERROR_ALREADY_EXISTS || e == ERROR_FILE_EXISTS ? EEXIST : EIO;
+}
+
+static double now_seconds(void) {
+    LARGE_INTEGER t, hz;
+    QueryPerformanceCounter(&t);
+    QueryPerformanceFrequency(&hz);
+    return (double)t.QuadPart / (double)hz.QuadPart;
+}
+
+static int platform_mkdir(const char *path) { return _mkdir(path); }
+
+static int platform_is_dir(const char *path) {
+    DWORD a = GetFileAttributesA(path);
+    return a != INVALID_FILE_ATTRIBUTES && (a & FILE_ATTRIBUTE_DIRECTORY);
+}
+
+static int platform_replace(const char *tmp, const char *path) {
+    if (MoveFileExA(tmp, path, MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH)) return 0;
+    win_errno();
+    return -1;
+}
+
+/* The file opened with no sharing: a second process cannot open it while we
+ * live, and Windows closes the handle however we end. 0 = held, 1 = another
+ * process holds it, -1 = cannot open it. */
+static int platform_lock(const char *path) {
+    HANDLE h = CreateFileA(path, GENERIC_READ | GENERIC_WRITE, 0, NULL, OPEN_ALWAYS, FILE_ATTRIBUTE_NORMAL, NULL);
+    if (h != INVALID_HANDLE_VALUE) return 0; /* the handle stays open, on purpose */
+    if (GetLastError() == ERROR_SHARING_VIOLATION) return 1;
+    win_errno();
+    return -1;
+}
+
+/* Windows has no argument vector: a program gets one command line, which
+ * the C runtime splits again. _spawnvp joins argv with spaces as they are,
+ * so each argument is quoted here by the Microsoft C runtime's rules (in
+ * "...", a '"' escaped as \", backslashes doubled only before a '"'). No
+ * shell (cmd.exe) is involved. Returns the exit status, or -1. */
+static char *win_quote(const char *a) {
+    size_t n = strlen(a), i, k = 0;
+    char *q = xmalloc(2 * n + 3);
+    q[k++] = '"';
+    for (i = 0; i <= n; i++) {
+        size_t bs = 0;
+        while (i < n && a[i] == '\\') { bs++; i++; }
+        if (i == n) { while (bs--) { q[k++] = '\\'; q[k++] = '\\'; } break; }
+        if (a[i] == '"') { while (bs--) { q[k++] = '\\'; q[k++] = '\\'; } q[k++] = '\\'; q[k++] = '"'; }
+        else { while (bs--) q[k++] = '\\'; q[k++] = a[i]; }
+    }
+    q[k++] = '"';
+    q[k] = 0;
+    return q;
+}
+
+static int platform_spawn_wait(char *const *argv) {
+    int n = 0, i;
+    const char **q;
+    intptr_t rc;
+    while (argv[n]) n++;
+    q = xcalloc((size_t)n + 1, sizeof *q);
+    for (i = 0; i < n; i++) q[i] = win_quote(argv[i]);
+    fflush(stdout); fflush(stderr);
+    rc = _spawnvp(_P_WAIT, argv[0], q);
+    for (i = 0; i < n; i++) free((void *)q[i]);
+    free(q);
+    return rc < 0 ? -1 : (int)rc;
+}
+
+static void platform_binary_stdout(void) { _setmode(_fileno(stdout), _O_BINARY); }
+
+#else /* POSIX */
+
+extern char **environ;
+
 static double now_seconds(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int platform_mkdir(const char *path) { return mkdir(path, 0777); }
+
+static int platform_is_dir(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static int platform_replace(const char *tmp, const char *path) { return rename(tmp, path); }
+
+/* A POSIX record lock on the whole file, released by the kernel however the
+ * process ends (SIGKILL too), so a killed run leaves no stale lock. 0 = held,
+ * 1 = another process holds it, -1 = cannot open it, -2 = the file system
+ * cannot lock (errno says why). */
+static int platform_lock(const char *path) {
+    struct flock fl;
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+    if (fd < 0) return -1;
+    memset(&fl, 0, sizeof fl);
+    fl.l_type = F_WRLCK; fl.l_whence = SEEK_SET; fl.l_start = 0; fl.l_len = 0;
+    if (fcntl(fd, F_SETLK, &fl) == 0) return 0; /* fd stays open, and the lock held */
+    if (errno == EACCES || errno == EAGAIN) return 1;
+    return -2;
+}
+
+/* posix_spawnp: argv[0] is looked up on PATH when it has no '/', like a
+ * shell would, but nothing in any argument is interpreted. Returns the exit
+ * status, 256 + N if signal N ended the program, or -1 if it did not start. */
+static int platform_spawn_wait(char *const *argv) {
+    pid_t pid;
+    int status, err;
+    fflush(stdout); fflush(stderr);
+    err = posix_spawnp(&pid, argv[0], NULL, NULL, argv, environ);
+    if (err != 0) { errno = err; return -1; }
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR) return -1;
+    if (WIFEXITED(status)) return WEXITSTATUS(status);
+    return WIFSIGNALED(status) ? 256 + WTERMSIG(status) : 255;
+}
+
+static void platform_binary_stdout(void) {}
+
+#endif
+
+/* "mkdir -p" in C: every missing directory of PATH, parents first. Dies with
+ * one line naming the directory that could not be made. */
+static void make_dirs(const char *path) {
+    size_t n = strlen(path), i;
+    char *p = xmalloc(n + 1);
+    memcpy(p, path, n + 1);
+    for (i = 1; i <= n; i++) {
+        int sep = p[i] == '/';
+#ifdef _WIN32
+        sep = sep || p[i] == '\\';
+        if (sep && i == 2 && p[1] == ':') continue; /* "C:/": the drive itself */
+#endif
+        if (!sep && p[i] != 0) continue;
+        if (p[i - 1] == '/' || p[i - 1] == '\\') continue; /* "a//b" */
+        p[i] = 0;
+        if (platform_mkdir(p) != 0) {
+            int err = errno;
+            if (!platform_is_dir(p))
+                die("%s: cannot create directory %s: %s", path, p, err == EEXIST ? "a file of that name exists" : strerror(err));
+        }
+        p[i] = path[i];
+    }
+    free(p);
 }
 
 /* Read a whole file. Returns 0, or -1 after printing "srlm: PATH: reason". */
@@ -108,7 +286,7 @@ static int write_file_atomic(const char *path, const void *data, size_t n) {
         fclose(f); remove(tmp); free(tmp); return -1;
     }
     if (fclose(f) != 0) { fprintf(stderr, "srlm: %s: close failed\n", tmp); remove(tmp); free(tmp); return -1; }
-    if (rename(tmp, path) != 0) {
+    if (platform_replace(tmp, path) != 0) {
         fprintf(stderr, "srlm: %s: rename failed: %s\n", path, strerror(errno));
         remove(tmp); free(tmp); return -1;
     }
@@ -2844,16 +3022,43 @@ static char **continue_lines(const Model *m, const Tokenizer *tok, char *const *
     return res;
 }
 
-/* Run the grader: "CMD IN OUT"; read back n grades. Dies on any mismatch. */
+/* The grader is a program, never a shell command line. --grader is split
+ * into words: spaces and tabs separate them, and a stretch in double quotes
+ * belongs to the word, spaces and all ("C:/My Tools/grade.exe" --strict); no
+ * other character is special. The input and output paths follow as two more
+ * arguments, exactly as they are: a quote, a space or a ';' in --dir is just a
+ * character. IN and OUT may be NULL (only check that GRADER splits). Returns
+ * a NULL-terminated vector; free(argv[0]) then free(argv). */
+static char **grader_argv(const char *grader, const char *in_path, const char *out_path) {
+    size_t n = strlen(grader), words = 0, k = 0;
+    char **argv = xcalloc(n / 2 + 4, sizeof(char *)), *buf = xmalloc(n + 1);
+    const char *p = grader;
+    for (;;) {
+        int quoted = 0;
+        while (*p == ' ' || *p == '\t') p++;
+        if (!*p) break;
+        argv[words++] = buf + k;
+        for (; *p && (quoted || (*p != ' ' && *p != '\t')); p++) {
+            if (*p == '"') quoted = !quoted;
+            else buf[k++] = *p;
+        }
+        if (quoted) die("--grader: a \" is not closed in '%s'", grader);
+        buf[k++] = 0;
+    }
+    if (words == 0) die("--grader is empty");
+    if (in_path) { argv[words++] = (char *)in_path; argv[words++] = (char *)out_path; }
+    return argv;
+}
+
+/* Run the grader: GRADER IN OUT; read back n grades. Dies on any mismatch. */
 static void grade_with(const char *grader, const char *in_path, const char *out_path, int n, double *grades, int *correct) {
-    Buf cmd = {0, 0, 0};
+    char **argv = grader_argv(grader, in_path, out_path);
     Jsonl j;
-    int i, rc;
-    buf_printf(&cmd, "%s '%s' '%s'", grader, in_path, out_path);
-    buf_put(&cmd, "", 1);
-    rc = system((char *)cmd.p);
-    if (rc != 0) die("grader failed (status %d): %s", rc, (char *)cmd.p);
-    free(cmd.p);
+    int i, rc = platform_spawn_wait(argv);
+    if (rc < 0) die("grader %s: cannot start: %s", argv[0], strerror(errno));
+    if (rc > 256) die("grader %s: ended by signal %d (%s %s %s)", argv[0], rc - 256, grader, in_path, out_path);
+    if (rc != 0) die("grader %s failed (exit status %d): %s %s %s", argv[0], rc, grader, in_path, out_path);
+    free(argv[0]); free(argv);
     jsonl_load(&j, out_path);
     if (j.count != n) die("%s: %d grades for %d answers", out_path, j.count, n);
     for (i = 0; i < n; i++) {
@@ -3001,24 +3206,17 @@ static char *run_path(const RunConfig *rc, const char *name) {
 }
 
 /* One srlm run per directory: two would write the same stages and temp
- * files and race. A POSIX record lock on DIR/run.lock is held for the
- * process's life and released by the kernel however it ends (SIGKILL too),
- * so a killed run never leaves a stale lock behind. Where the file system
- * cannot lock, say so and go on unlocked. */
-#include <fcntl.h>  /* open, fcntl: the run directory's lock */
+ * files and race. DIR/run.lock is held locked for the process's life
+ * (platform_lock); the system releases it however the process ends, so a
+ * killed run never leaves a stale lock behind. Where the file system cannot
+ * lock, say so and go on unlocked. */
 static void run_dir_lock(const RunConfig *rc) {
     char *path = run_path(rc, "run.lock");
-    struct flock fl;
-    int fd = open(path, O_RDWR | O_CREAT, 0666);
-    if (fd < 0) die("%s: cannot open the run lock: %s", path, strerror(errno));
-    memset(&fl, 0, sizeof fl);
-    fl.l_type = F_WRLCK; fl.l_whence = SEEK_SET; fl.l_start = 0; fl.l_len = 0; /* the whole file */
-    if (fcntl(fd, F_SETLK, &fl) != 0) {
-        if (errno == EACCES || errno == EAGAIN)
-            die("%s: another srlm run is working in this directory; wait for it to end or use another --dir", rc->dir);
-        fprintf(stderr, "srlm: warning: %s: cannot lock (%s); make sure no other run uses %s\n", path, strerror(errno), rc->dir);
-    }
-    free(path); /* fd stays open, and the lock held, until the process ends */
+    int held = platform_lock(path);
+    if (held == 1) die("%s: another srlm run is working in this directory; wait for it to end or use another --dir", rc->dir);
+    if (held == -1) die("%s: cannot open the run lock: %s", path, strerror(errno));
+    if (held == -2) fprintf(stderr, "srlm: warning: %s: cannot lock (%s); make sure no other run uses %s\n", path, strerror(errno), rc->dir);
+    free(path);
 }
 
 static int path_exists(const char *path) {
@@ -3560,12 +3758,11 @@ static int cmd_run(int argc, char **argv) {
     opts_done(&o);
     if (!rc.dir || !rc.m0 || !rc.tokenizer || !rc.template_path || !rc.ift || !rc.eft || !rc.test || !rc.ranked || !rc.grader)
         die("run: --dir --m0 --tokenizer --template --ift --eft --test --ranked --grader are required (see --help)");
-    {   /* the run directory and its settings */
-        Buf mk = {0, 0, 0};
-        buf_printf(&mk, "mkdir -p '%s'", rc.dir); buf_put(&mk, "", 1);
-        if (system((char *)mk.p) != 0) die("run: cannot create %s", rc.dir);
-        free(mk.p);
+    {   /* a malformed --grader fails now, not after hours of training */
+        char **g = grader_argv(rc.grader, NULL, NULL);
+        free(g[0]); free(g);
     }
+    make_dirs(rc.dir);
     run_dir_lock(&rc);
     run_fingerprint(&rc, &fp);
     cfg_path = run_path(&rc, "run.cfg");
@@ -4298,8 +4495,6 @@ static int cmd_tokenizer(int argc, char **argv) {
  * Every reader below validates before it trusts: a malformed file gives one
  * line naming the fault, never a crash or an allocation sized by the file.
  * ========================================================================== */
-
-#include <sys/stat.h> /* mkdir: export creates its output directory */
 
 static char xf_msg[400];
 
@@ -5832,7 +6027,7 @@ static int cmd_export(int argc, char **argv) {
     export_tokenizer(&tok, tok_path, m.cfg.vocab_size);
     if (!utf8_valid(meta, strlen(meta)))
         fprintf(stderr, "srlm: export: warning: the provenance text is not valid UTF-8; it is stored with U+FFFD\n");
-    if (mkdir(dir, 0777) != 0 && errno != EEXIST) die("%s: cannot create directory: %s", dir, strerror(errno));
+    make_dirs(dir);
     if (strcmp(format, "hf") == 0) {
         st_build(&b, &m, meta);
         export_write(dir, "model.safetensors", &b);
@@ -5946,6 +6141,7 @@ static void print_usage(FILE *f) {
 /* External linkage so that tests, which include this file without main, compile warning-free. */
 int srlm_main(int argc, char **argv) {
     int i;
+    platform_binary_stdout(); /* the bytes srlm prints are the bytes it means, on Windows too */
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
         print_usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 1 : 0;
