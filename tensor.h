@@ -21,8 +21,17 @@
 #include <stdint.h>
 #include <string.h>
 
+/* Float arithmetic must round to float at every step: a compiler that keeps
+ * wider intermediates (FLT_EVAL_METHOD 1 or 2) gives other bits, silently.
+ * Each target that needs a flag for it is named (README, "Platforms"). */
 #if !defined(FLT_EVAL_METHOD) || FLT_EVAL_METHOD != 0
-#error "srlm needs FLT_EVAL_METHOD == 0 (SSE2 floats, not x87): on i686 build with -msse2 -mfpmath=sse"
+#if defined(__i386__) || defined(_M_IX86)
+#error "srlm needs FLT_EVAL_METHOD == 0: on 32-bit x86 build with -msse2 -mfpmath=sse (SSE2 floats, not x87)"
+#elif defined(__s390__) || defined(__s390x__)
+#error "srlm needs FLT_EVAL_METHOD == 0: on s390x build with -fexcess-precision=fast (gcc's -std=c99 evaluates float in double there)"
+#else
+#error "srlm needs FLT_EVAL_METHOD == 0 (float arithmetic rounded to float at each step); see README, Platforms"
+#endif
 #endif
 
 /* ------------------------------------------------------------------------
