@@ -31,6 +31,8 @@
 #include <string.h>
 #include <time.h>
 #include <math.h> /* sqrt, sqrtf only: IEEE-exact */
+#include <sys/stat.h> /* fstat: a file's real size and kind before it is read (MinGW has it too) */
+#include <dirent.h>   /* opendir: a run directory's stale temp files (MinGW has it too) */
 #ifdef _WIN32      /* for section 1a only: Windows (MinGW-w64, MSVC) */
 #include <windows.h>
 #include <direct.h>  /* _mkdir */
@@ -85,6 +87,8 @@ static void *xcalloc(size_t n, size_t size) {
  *   platform_lock          hold an exclusive lock on a file until the process ends
  *   platform_spawn_wait    run a program from an argument list, no shell; wait
  *   platform_binary_stdout stdout without Windows' "\n" -> "\r\n" translation
+ *   platform_create_new    open a file for writing that must not exist yet (a unique temp name)
+ *   platform_pid           this process's id (part of a temp file's name)
  *
  * Failures return -1 with errno set (Windows errors mapped to the nearest
  * errno), so callers print one line with strerror as anywhere else.
@@ -166,6 +170,16 @@ static int platform_spawn_wait(char *const *argv) {
 
 static void platform_binary_stdout(void) { _setmode(_fileno(stdout), _O_BINARY); }
 
+static FILE *platform_create_new(const char *path) {
+    int fd = _open(path, _O_WRONLY | _O_CREAT | _O_EXCL | _O_BINARY, _S_IREAD | _S_IWRITE);
+    FILE *f;
+    if (fd < 0) return NULL;
+    if (!(f = _fdopen(fd, "wb"))) { _close(fd); remove(path); }
+    return f;
+}
+
+static unsigned long platform_pid(void) { return (unsigned long)_getpid(); }
+
 #else /* POSIX */
 
 extern char **environ;
@@ -217,6 +231,16 @@ static int platform_spawn_wait(char *const *argv) {
 
 static void platform_binary_stdout(void) {}
 
+static FILE *platform_create_new(const char *path) {
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    FILE *f;
+    if (fd < 0) return NULL;
+    if (!(f = fdopen(fd, "wb"))) { int e = errno; close(fd); remove(path); errno = e; }
+    return f;
+}
+
+static unsigned long platform_pid(void) { return (unsigned long)getpid(); }
+
 #endif
 
 /* "mkdir -p" in C: every missing directory of PATH, parents first. Dies with
@@ -244,18 +268,46 @@ static void make_dirs(const char *path) {
     free(p);
 }
 
-/* Read a whole file. Returns 0, or -1 after printing "srlm: PATH: reason". */
-static int read_file(const char *path, uint8_t **data, size_t *n) {
+/* Read a whole file. Returns 0, or -1 after printing "srlm: PATH: reason".
+ * A regular file is read in one allocation of its real size; anything else
+ * (a pipe, a device such as /dev/zero) is read only up to READ_MAX_STREAM
+ * bytes, so no input can cost memory without bound. */
+#define READ_MAX_STREAM ((size_t)256 << 20)
+/* Open a file to read, or print why not: a directory is named as one. */
+static FILE *open_read(const char *path, struct stat *st) {
     FILE *f = fopen(path, "rb");
-    size_t cap = 1 << 16, len = 0;
+    if (!f) { fprintf(stderr, "srlm: %s: cannot open: %s\n", path, strerror(errno)); return NULL; }
+    if (fstat(fileno(f), st) != 0) memset(st, 0, sizeof *st);
+    else if (S_ISDIR(st->st_mode)) { fclose(f); fprintf(stderr, "srlm: %s: is a directory, not a file\n", path); return NULL; }
+    return f;
+}
+
+static int read_file(const char *path, uint8_t **data, size_t *n) {
+    size_t cap = 1 << 16, len = 0, limit = READ_MAX_STREAM;
     uint8_t *buf;
-    if (!f) { fprintf(stderr, "srlm: %s: cannot open: %s\n", path, strerror(errno)); return -1; }
-    buf = xmalloc(cap);
+    struct stat st;
+    FILE *f = open_read(path, &st);
+    if (!f) return -1;
+    {
+        if (S_ISREG(st.st_mode)) {
+            if ((uintmax_t)st.st_size >= (uintmax_t)SIZE_MAX / 2) { fclose(f); fprintf(stderr, "srlm: %s: too large to read\n", path); return -1; }
+            cap = (size_t)st.st_size + 1; /* + 1: the read that finds the end */
+            limit = SIZE_MAX / 2;         /* a regular file may still grow while read */
+        }
+    }
+    buf = malloc(cap);
+    if (!buf) { fclose(f); fprintf(stderr, "srlm: %s: out of memory (%lu bytes)\n", path, (unsigned long)cap); return -1; }
     for (;;) {
         size_t got;
         if (len == cap) {
             uint8_t *nb;
-            cap *= 2;
+            if (cap >= limit) {
+                free(buf); fclose(f);
+                fprintf(stderr, "srlm: %s: not a regular file and longer than %lu MiB; refusing to read more\n", path,
+                        (unsigned long)(READ_MAX_STREAM >> 20));
+                return -1;
+            }
+            cap = cap > limit / 2 ? limit : cap * 2;
             nb = realloc(buf, cap);
             if (!nb) { free(buf); fclose(f); fprintf(stderr, "srlm: %s: out of memory\n", path); return -1; }
             buf = nb;
@@ -264,33 +316,77 @@ static int read_file(const char *path, uint8_t **data, size_t *n) {
         len += got;
         if (got == 0) break;
     }
-    if (ferror(f)) { free(buf); fclose(f); fprintf(stderr, "srlm: %s: read error\n", path); return -1; }
+    if (ferror(f)) {
+        int e = errno;
+        free(buf); fclose(f);
+        fprintf(stderr, "srlm: %s: read error: %s\n", path, e ? strerror(e) : "unknown");
+        return -1;
+    }
     fclose(f);
     *data = buf;
     *n = len;
     return 0;
 }
 
-/* Write atomically: PATH.tmp is written, flushed and renamed over PATH, so a
- * reader (or a resumed run) sees the old file or the new one, never half. */
+/* Write atomically: a temp file with a unique name (PATH.PID.N.tmp, created
+ * exclusively, in PATH's directory) is written, flushed, closed and renamed
+ * over PATH, so a reader (or a resumed run) sees the old file or the new
+ * one, never half. Every failure removes the temp file. A temp file left by
+ * a killed process never collides with a later one; srlm run removes stale
+ * ones from its directory (run_clean_tmp). */
 static int write_file_atomic(const char *path, const void *data, size_t n) {
+    static unsigned long counter;
     size_t plen = strlen(path);
-    char *tmp = xmalloc(plen + 5);
-    FILE *f;
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, ".tmp", 5);
-    f = fopen(tmp, "wb");
+    char *tmp = xmalloc(plen + 64);
+    FILE *f = NULL;
+    int tries;
+    for (tries = 0; tries < 100 && !f; tries++) {
+        snprintf(tmp, plen + 64, "%s.%lu.%lu.tmp", path, platform_pid(), counter++);
+        f = platform_create_new(tmp);
+        if (!f && errno != EEXIST) break;
+    }
     if (!f) { fprintf(stderr, "srlm: %s: cannot create: %s\n", tmp, strerror(errno)); free(tmp); return -1; }
     if ((n && fwrite(data, 1, n, f) != n) || fflush(f) != 0) {
         fprintf(stderr, "srlm: %s: write failed: %s\n", tmp, strerror(errno));
         fclose(f); remove(tmp); free(tmp); return -1;
     }
-    if (fclose(f) != 0) { fprintf(stderr, "srlm: %s: close failed\n", tmp); remove(tmp); free(tmp); return -1; }
+    if (fclose(f) != 0) { fprintf(stderr, "srlm: %s: close failed: %s\n", tmp, strerror(errno)); remove(tmp); free(tmp); return -1; }
     if (platform_replace(tmp, path) != 0) {
         fprintf(stderr, "srlm: %s: rename failed: %s\n", path, strerror(errno));
         remove(tmp); free(tmp); return -1;
     }
     free(tmp);
+    return 0;
+}
+
+/* Remove the temp files (NAME.tmp, NAME.PID.N.tmp) a killed srlm left in dir.
+ * Only for a directory no other srlm writes to (srlm run holds run.lock
+ * there). Returns how many were removed. */
+static int run_clean_tmp(const char *dir) {
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int n = 0;
+    if (!d) return 0;
+    while ((e = readdir(d)) != NULL) {
+        size_t l = strlen(e->d_name), dl = strlen(dir);
+        char *p;
+        if (l <= 4 || strcmp(e->d_name + l - 4, ".tmp") != 0) continue;
+        p = xmalloc(dl + l + 2);
+        snprintf(p, dl + l + 2, "%s/%s", dir, e->d_name);
+        if (remove(p) == 0) n++;
+        free(p);
+    }
+    closedir(d);
+    return n;
+}
+
+/* Standard output is a file too: a full disk or a closed pipe must not end
+ * in exit status 0. Every command's output passes this check before exit. */
+static int stdout_finish(void) {
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "srlm: writing to standard output failed: %s\n", errno ? strerror(errno) : "write error");
+        return 1;
+    }
     return 0;
 }
 
@@ -321,7 +417,10 @@ static void buf_reserve(Buf *b, size_t extra) {
         b->cap = cap;
     }
 }
-static void buf_put(Buf *b, const void *data, size_t n) { buf_reserve(b, n); memcpy(b->p + b->n, data, n); b->n += n; }
+static void buf_put(Buf *b, const void *data, size_t n) {
+    if (!n) return; /* an empty put into an empty buffer has no memory to copy to */
+    buf_reserve(b, n); memcpy(b->p + b->n, data, n); b->n += n;
+}
 static void buf_u32(Buf *b, uint32_t v) { buf_reserve(b, 4); le_put_u32(b->p + b->n, v); b->n += 4; }
 static void buf_u64(Buf *b, uint64_t v) { buf_reserve(b, 8); le_put_u64(b->p + b->n, v); b->n += 8; }
 static void buf_f32(Buf *b, float v) { buf_reserve(b, 4); le_put_f32(b->p + b->n, v); b->n += 4; }
@@ -351,20 +450,27 @@ static Opts opts_make(int argc, char **argv, const char *cmd) {
 }
 static const char *opt_str(Opts *o, const char *name, const char *def) {
     int i;
+    const char *found = NULL;
     for (i = 0; i < o->argc; i++) {
         if (strcmp(o->argv[i], name) == 0) {
             if (i + 1 >= o->argc) die("%s: option %s needs a value", o->cmd, name);
+            if (found) die("%s: option %s is given twice", o->cmd, name);
             o->used[i] = o->used[i + 1] = 1;
-            return o->argv[i + 1];
+            found = o->argv[i + 1];
+            i++; /* a value that looks like an option name is still a value */
         }
     }
-    return def;
+    return found ? found : def;
 }
 static int opt_flag(Opts *o, const char *name) {
     int i;
+    int found = 0;
     for (i = 0; i < o->argc; i++)
-        if (strcmp(o->argv[i], name) == 0) { o->used[i] = 1; return 1; }
-    return 0;
+        if (strcmp(o->argv[i], name) == 0) {
+            if (found) die("%s: option %s is given twice", o->cmd, name);
+            o->used[i] = 1; found = 1;
+        }
+    return found;
 }
 static long opt_long(Opts *o, const char *name, long def) {
     const char *s = opt_str(o, name, NULL);
@@ -969,13 +1075,67 @@ static const char *ckpt_parse(Model *m, const uint8_t *p, size_t n, char **meta_
     return NULL;
 }
 
+/* Read a checkpoint file, but never more than its header implies: the fixed
+ * header first, then (if it is a valid one) exactly the metadata, the
+ * parameters and the checksum it announces, plus one byte to notice
+ * trailing garbage. A file that is not a checkpoint costs 56 bytes. */
+static int ckpt_read(const char *path, uint8_t **data, size_t *n) {
+    struct stat st;
+    FILE *f = open_read(path, &st);
+    uint8_t head[CKPT_HEADER_BYTES + 4], *buf;
+    size_t got, need = sizeof head, cap;
+    if (!f) return -1;
+    got = fread(head, 1, sizeof head, f);
+    if (got == sizeof head && memcmp(head, CKPT_MAGIC, 8) == 0 && le_get_u32(head + 8) == CKPT_VERSION) {
+        Config c;
+        c.dim = (int)le_get_u32(head + 12); c.n_layers = (int)le_get_u32(head + 16); c.n_heads = (int)le_get_u32(head + 20);
+        c.n_kv_heads = (int)le_get_u32(head + 24); c.hidden_dim = (int)le_get_u32(head + 28); c.vocab_size = (int)le_get_u32(head + 32);
+        c.max_seq_len = (int)le_get_u32(head + 36); c.tied = (int)le_get_u32(head + 40);
+        c.rope_theta = le_get_f32(head + 44); c.norm_eps = le_get_f32(head + 48);
+        if (!config_invalid(&c) && param_count(&c) < SIZE_MAX / 8)
+            need += (size_t)le_get_u32(head + CKPT_HEADER_BYTES) + 8 + 4 * param_count(&c) + 32;
+    }
+    /* the buffer grows with what actually arrives: a header that claims more
+     * than the file holds costs no more than the file */
+    cap = S_ISREG(st.st_mode) && (uintmax_t)st.st_size < (uintmax_t)need ? (size_t)st.st_size + 1 : need + 1;
+    if (cap > ((size_t)1 << 20) && !S_ISREG(st.st_mode)) cap = (size_t)1 << 20;
+    if (cap < sizeof head) cap = sizeof head;
+    buf = malloc(cap);
+    if (!buf) { fclose(f); fprintf(stderr, "srlm: %s: out of memory (%lu bytes)\n", path, (unsigned long)cap); return -1; }
+    memcpy(buf, head, got);
+    while (got == sizeof head || (got > sizeof head && got < need + 1)) {
+        size_t k;
+        if (got == cap) {
+            uint8_t *nb;
+            if (cap >= need + 1) break;
+            cap = cap > (need + 1) / 2 ? need + 1 : cap * 2;
+            nb = realloc(buf, cap);
+            if (!nb) { free(buf); fclose(f); fprintf(stderr, "srlm: %s: out of memory\n", path); return -1; }
+            buf = nb;
+        }
+        k = fread(buf + got, 1, cap - got, f);
+        got += k;
+        if (k == 0) break;
+    }
+    if (ferror(f)) {
+        int e = errno;
+        free(buf); fclose(f);
+        fprintf(stderr, "srlm: %s: read error: %s\n", path, e ? strerror(e) : "unknown");
+        return -1;
+    }
+    fclose(f);
+    *data = buf;
+    *n = got;
+    return 0;
+}
+
 /* Load a checkpoint or die with one line naming the file and the fault.
  * sha_hex (optional) receives the SHA-256 of the whole file. */
 static void ckpt_load(Model *m, const char *path, char sha_hex[65]) {
     uint8_t *data;
     size_t n;
     const char *why;
-    if (read_file(path, &data, &n) != 0) exit(1);
+    if (ckpt_read(path, &data, &n) != 0) exit(1);
     why = ckpt_parse(m, data, n, NULL);
     if (why) { free(data); die("%s: %s", path, why); }
     if (sha_hex) { uint8_t dg[32]; sha256(data, n, dg); sha256_hex(dg, sha_hex); }
@@ -1470,6 +1630,25 @@ static void generate(const Model *m, Decoder *d, int n, int *const *prompts, con
     free(probs); free(idx); free(rtok); free(rpos); free(rslot); free(last); free(next); free(done); free(leader); free(shared); free(rng);
 }
 
+/* generate() for prompts of which some may not fit the context: those get
+ * an empty output and too_long[i] = 1 (the caller reports them); the others
+ * are generated exactly as generate() would (same seeds, same order). */
+static void generate_fit(const Model *m, Decoder *d, int n, int *const *prompts, const int *prompt_len,
+                         const uint64_t *seeds, const GenConfig *g, int **out, int *out_len, int *too_long) {
+    int **fp = xcalloc((size_t)(n ? n : 1), sizeof(int *)), *fl = xcalloc((size_t)(n ? n : 1), sizeof(int));
+    int **fo = xcalloc((size_t)(n ? n : 1), sizeof(int *)), *fol = xcalloc((size_t)(n ? n : 1), sizeof(int));
+    int *at = xcalloc((size_t)(n ? n : 1), sizeof(int)), i, k = 0;
+    uint64_t *fs = xcalloc((size_t)(n ? n : 1), sizeof(uint64_t));
+    for (i = 0; i < n; i++) {
+        too_long[i] = prompt_len[i] >= m->cfg.max_seq_len;
+        if (too_long[i]) { out[i] = xmalloc(sizeof(int)); out_len[i] = 0; continue; }
+        fp[k] = prompts[i]; fl[k] = prompt_len[i]; fs[k] = seeds[i]; at[k] = i; k++;
+    }
+    generate(m, d, k, fp, fl, fs, g, fo, fol);
+    for (i = 0; i < k; i++) { out[at[i]] = fo[i]; out_len[at[i]] = fol[i]; }
+    free(fp); free(fl); free(fo); free(fol); free(at); free(fs);
+}
+
 /* Text -> ids: with a tokenizer, BPE; without, one id per byte (vocab >= 256). */
 static int *encode_text(const Tokenizer *tok, const uint8_t *text, size_t n, size_t *n_out) {
     int *ids = xmalloc((n ? n : 1) * sizeof(int));
@@ -1507,11 +1686,64 @@ static void tokenizer_load(Tokenizer *tok, const char *path) {
     free(data);
 }
 
-/* A model and a tokenizer belong together only when their vocabularies agree. */
+/* A tokenizer's identity: the SHA-256 of its file (a tokenizer file is its
+ * own serialization, byte for byte, so this is also what sha256sum prints). */
+static void tokenizer_sha_hex(const Tokenizer *tok, char hex[65]) {
+    uint8_t *file, dg[32];
+    size_t n;
+    tok_serialize(tok, &file, &n);
+    sha256(file, n, dg);
+    sha256_hex(dg, hex);
+    free(file);
+}
+
+/* Which tokenizer a checkpoint was written with is recorded beside it, in
+ * CKPT.tokenizer ("tokenizer sha256 HEX"), not inside it: the checkpoint's
+ * bytes, and so every recorded model digest, stay what they were. A
+ * checkpoint without that file (older ones, byte-level models) loads with
+ * any tokenizer of its vocabulary size. */
+static char *tokenizer_note_path(const char *ckpt_path) {
+    size_t n = strlen(ckpt_path) + 11;
+    char *p = xmalloc(n);
+    snprintf(p, n, "%s.tokenizer", ckpt_path);
+    return p;
+}
+
+static int tokenizer_note_write(const char *ckpt_path, const Tokenizer *tok) {
+    char *p = tokenizer_note_path(ckpt_path), hex[65], text[96];
+    int rc = 0;
+    if (tok) {
+        tokenizer_sha_hex(tok, hex);
+        snprintf(text, sizeof text, "tokenizer sha256 %s\n", hex);
+        rc = write_file_atomic(p, text, strlen(text));
+    } else {
+        remove(p); /* a byte-level model has no tokenizer: no stale note from an older file */
+    }
+    free(p);
+    return rc;
+}
+
+/* A model and a tokenizer belong together only when their vocabularies agree
+ * and, where the checkpoint's tokenizer is recorded, it is this one. */
 static void tokenizer_check_model(const Tokenizer *tok, const char *tok_path, const Model *m, const char *model_path) {
+    char *note = tokenizer_note_path(model_path), hex[65];
+    FILE *f;
     if (tok_vocab_size(tok) != m->cfg.vocab_size)
         die("%s: tokenizer vocab %d does not match the model %s (%d)", tok_path ? tok_path : "tokenizer",
             tok_vocab_size(tok), model_path, m->cfg.vocab_size);
+    if ((f = fopen(note, "rb")) != NULL) {
+        char line[128] = {0}, want[65];
+        size_t got = fread(line, 1, sizeof line - 1, f);
+        fclose(f);
+        if (got < 81 || memcmp(line, "tokenizer sha256 ", 17) != 0 || line[81] != '\n')
+            die("%s: damaged (want one line \"tokenizer sha256 HEX\")", note);
+        memcpy(want, line + 17, 64); want[64] = 0;
+        tokenizer_sha_hex(tok, hex);
+        if (strcmp(hex, want) != 0)
+            die("%s: not the tokenizer %s was trained with (sha256 %.12s..., %s records %.12s...)", tok_path ? tok_path : "tokenizer",
+                model_path, hex, note, want);
+    }
+    free(note);
 }
 
 /* ==========================================================================
@@ -1530,13 +1762,33 @@ static const char *json_ws(const char *p, const char *e) {
     return p;
 }
 
+static int hex4(const char *p, const char *e, uint32_t *v) {
+    int i;
+    *v = 0;
+    if (e - p < 4) return 0;
+    for (i = 0; i < 4; i++) {
+        char ch = p[i];
+        *v <<= 4;
+        if (ch >= '0' && ch <= '9') *v |= (uint32_t)(ch - '0');
+        else if (ch >= 'a' && ch <= 'f') *v |= (uint32_t)(ch - 'a' + 10);
+        else if (ch >= 'A' && ch <= 'F') *v |= (uint32_t)(ch - 'A' + 10);
+        else return 0;
+    }
+    return 1;
+}
+
+static size_t utf8_seq_len(const uint8_t *s, size_t n); /* below, with the writer */
+
 /* Skip one JSON value; returns the byte after it, or NULL if malformed. */
 static const char *json_skip(const char *p, const char *e, int depth) {
     p = json_ws(p, e);
     if (p >= e || depth > 64) return NULL;
     if (*p == '"') {
         for (p++; p < e; p++) {
-            if (*p == '\\') { if (++p >= e) return NULL; }
+            if (*p == '\\') {
+                if (++p >= e || !strchr("\"\\/bfnrtu", *p) || !*p) return NULL;
+                if (*p == 'u') { uint32_t cp; if (!hex4(p + 1, e, &cp)) return NULL; }
+            }
             else if (*p == '"') return p + 1;
             else if ((unsigned char)*p < 0x20) return NULL;
         }
@@ -1595,10 +1847,14 @@ static int json_get(const char *p, const char *e, const char *key, JsonSpan *out
     if (p >= e || *p != '{') return 0;
     p = json_ws(p + 1, e);
     while (p < e && *p == '"') {
-        const char *ks = p + 1, *ke = json_skip(p, e, 1) - 1, *vs, *ve;
-        p = json_ws(ke + 1, e) + 1; /* past ':' */
-        vs = json_ws(p, e);
+        const char *ks = p + 1, *ke = json_skip(p, e, 1), *vs, *ve;
+        if (!ke) return 0;   /* a malformed object has no keys to find (callers that */
+        ke--;                /* must tell "absent" from "malformed" check json_is_object) */
+        p = json_ws(ke + 1, e);
+        if (p >= e || *p != ':') return 0;
+        vs = json_ws(p + 1, e);
         ve = json_skip(vs, e, 1);
+        if (!ve) return 0;
         if ((size_t)(ke - ks) == klen && memcmp(ks, key, klen) == 0) { out->p = vs; out->end = ve; return 1; }
         p = json_ws(ve, e);
         if (p < e && *p == ',') p = json_ws(p + 1, e);
@@ -1614,54 +1870,56 @@ static void utf8_put(Buf *b, uint32_t cp) {
     else { u[0] = (uint8_t)(0xf0 | cp >> 18); u[1] = (uint8_t)(0x80 | ((cp >> 12) & 63)); u[2] = (uint8_t)(0x80 | ((cp >> 6) & 63)); u[3] = (uint8_t)(0x80 | (cp & 63)); buf_put(b, u, 4); }
 }
 
-static int hex4(const char *p, const char *e, uint32_t *v) {
-    int i;
-    *v = 0;
-    if (e - p < 4) return 0;
-    for (i = 0; i < 4; i++) {
-        char ch = p[i];
-        *v <<= 4;
-        if (ch >= '0' && ch <= '9') *v |= (uint32_t)(ch - '0');
-        else if (ch >= 'a' && ch <= 'f') *v |= (uint32_t)(ch - 'a' + 10);
-        else if (ch >= 'A' && ch <= 'F') *v |= (uint32_t)(ch - 'A' + 10);
-        else return 0;
-    }
-    return 1;
-}
 
-/* Decode a JSON string value to a NUL-terminated malloc'd byte string; NULL if not a string. */
-static char *json_string(JsonSpan v, size_t *len) {
+/* Decode a JSON string value to a NUL-terminated malloc'd byte string; NULL
+ * if it is not a string or not one this reader accepts: raw bytes must be
+ * valid UTF-8, escapes well formed, surrogates paired, and no \u0000 (a C
+ * string would silently end there). *why (optional) says which. */
+static char *json_string_why(JsonSpan v, size_t *len, const char **why) {
     Buf b = {0, 0, 0};
-    const char *p = v.p, *e = v.end;
-    if (p >= e || *p != '"') return NULL;
-    for (p++; p < e - 1; p++) {
-        if (*p != '\\') { buf_put(&b, p, 1); continue; }
-        p++;
+    const char *p = v.p, *e = v.end, *fault = NULL;
+    if (p >= e || *p != '"' || e - p < 2 || e[-1] != '"') { if (why) *why = "not a string"; return NULL; }
+    e--; /* the closing quote */
+    for (p++; p < e && !fault; p++) {
+        if (*p != '\\') {
+            size_t l = utf8_seq_len((const uint8_t *)p, (size_t)(e - p));
+            if (!l) { fault = "a string holds bytes that are not valid UTF-8"; break; }
+            buf_put(&b, p, l); p += l - 1;
+            continue;
+        }
+        if (++p >= e) { fault = "a string ends inside an escape"; break; }
         switch (*p) {
         case 'n': buf_put(&b, "\n", 1); break;
         case 't': buf_put(&b, "\t", 1); break;
         case 'r': buf_put(&b, "\r", 1); break;
         case 'b': buf_put(&b, "\b", 1); break;
         case 'f': buf_put(&b, "\f", 1); break;
+        case '"': case '\\': case '/': buf_put(&b, p, 1); break;
         case 'u': {
             uint32_t cp, lo;
-            if (!hex4(p + 1, e, &cp)) { free(b.p); return NULL; }
+            if (!hex4(p + 1, e, &cp)) { fault = "a \\u escape without four hex digits"; break; }
             p += 4;
-            if (cp >= 0xd800 && cp < 0xdc00 && e - p > 6 && p[1] == '\\' && p[2] == 'u' && hex4(p + 3, e, &lo) &&
-                lo >= 0xdc00 && lo < 0xe000) {
-                cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-                p += 6;
-            }
+            if (cp >= 0xd800 && cp < 0xdc00) {
+                if (e - p > 6 && p[1] == '\\' && p[2] == 'u' && hex4(p + 3, e, &lo) && lo >= 0xdc00 && lo < 0xe000) {
+                    cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+                    p += 6;
+                } else { fault = "a string holds an unpaired surrogate escape"; break; }
+            } else if (cp >= 0xdc00 && cp < 0xe000) { fault = "a string holds an unpaired surrogate escape"; break; }
+            if (cp == 0) { fault = "a string holds \\u0000 (a NUL byte)"; break; }
             utf8_put(&b, cp);
             break;
         }
-        default: buf_put(&b, p, 1); break; /* \" \\ \/ */
+        default: fault = "a string holds an unknown escape"; break;
         }
     }
-    buf_put(&b, "", 1);
-    if (len) *len = b.n - 1;
+    if (fault) { free(b.p); if (why) *why = fault; return NULL; }
+    buf_reserve(&b, 1);
+    b.p[b.n] = 0;
+    if (len) *len = b.n;
     return (char *)b.p;
 }
+
+static char *json_string(JsonSpan v, size_t *len) { return json_string_why(v, len, NULL); }
 
 static int json_number(JsonSpan v, double *out) {
     char tmp[64], *end;
@@ -1769,9 +2027,10 @@ static void jsonl_free(Jsonl *j) { free(j->data); free(j->line); free(j->len); m
 static char *jsonl_str(const Jsonl *j, int i, const char *key) {
     JsonSpan v;
     char *s;
+    const char *why = NULL;
     if (!json_get(j->line[i], j->line[i] + j->len[i], key, &v)) die("%s: record %d has no \"%s\"", j->path, i + 1, key);
-    s = json_string(v, NULL);
-    if (!s) die("%s: record %d: \"%s\" is not a string", j->path, i + 1, key);
+    s = json_string_why(v, NULL, &why);
+    if (!s) die("%s: record %d: \"%s\": %s", j->path, i + 1, key, why);
     return s;
 }
 
@@ -2024,11 +2283,13 @@ static void sft_plan_epoch(SftData *sd, int epoch) {
 static int sft_next(Batcher *self, int step, int *inputs, int *targets, int B, int T_cap) {
     SftData *sd = self->ctx;
     int nb = sft_batches_per_epoch(sd), b, T;
-    const Example *rows[4096];
-    if (B != sd->batch || B > 4096) die("internal: SFT batch size mismatch");
+    const Example **rows;
+    if (B != sd->batch) die("internal: SFT batch size mismatch");
     if (step / nb != sd->plan_epoch) sft_plan_epoch(sd, step / nb);
+    rows = xmalloc((size_t)B * sizeof *rows);
     for (b = 0; b < B; b++) rows[b] = &sd->ex[sd->plan[(size_t)(step % nb) * B + b]];
     T = examples_to_rows(rows, B, inputs, targets);
+    free(rows);
     if (T > T_cap) die("internal: example longer than the context");
     return T;
 }
@@ -2099,7 +2360,7 @@ static void sft_checkpoint(const char *init, const Tokenizer *tok, const char *d
     base_names(data, names_data, sizeof names_data);
     snprintf(meta, sizeof meta, "srlm sft of %s on %s: %d steps of %d, lr %g, seed %llu", names_init, names_data, t.steps,
              t.batch, (double)t.lr, (unsigned long long)t.seed);
-    if (ckpt_save(out, &m, meta, hex) != 0) exit(1);
+    if (ckpt_save(out, &m, meta, hex) != 0 || tokenizer_note_write(out, tok) != 0) exit(1);
     fprintf(stderr, "[%s] %s  sha256 %s\n", label, out, hex);
     examples_free(sd.ex, n); free(sd.plan);
     model_free(&m);
@@ -2928,7 +3189,7 @@ static void dpo_checkpoint(const char *init, const Tokenizer *tok, const char *p
     snprintf(meta, sizeof meta, "srlm dpo of %s on %s: beta %g, label smoothing %g, %d steps of %d, lr %g, seed %llu",
              names_init, names_pairs, (double)dc->beta, (double)dc->label_smoothing, t.steps, t.batch, (double)t.lr,
              (unsigned long long)t.seed);
-    if (ckpt_save(out, &m, meta, hex) != 0) exit(1);
+    if (ckpt_save(out, &m, meta, hex) != 0 || tokenizer_note_write(out, tok) != 0) exit(1);
     fprintf(stderr, "[%s] %s  sha256 %s\n", label, out, hex);
     free(lb.p); free(log);
     pairs_free(pp, n);
@@ -2954,7 +3215,7 @@ static char **answer_prompts(const Model *m, const Tokenizer *tok, char *const *
     int **out = xcalloc((size_t)n, sizeof(int *)), *olen = xcalloc((size_t)n, sizeof(int));
     uint64_t *seeds = xcalloc((size_t)n, sizeof(uint64_t));
     char **ans = xcalloc((size_t)n, sizeof(char *));
-    int stops[2] = {TOK_EOT, TOK_EOS}, i;
+    int stops[2] = {TOK_EOT, TOK_EOS}, i, *too_long = xcalloc((size_t)(n ? n : 1), sizeof(int));
     GenConfig g;
     Decoder d;
     g.max_new = max_new; g.temperature = temperature; g.top_p = top_p; g.stops = stops; g.n_stops = 2;
@@ -2963,27 +3224,35 @@ static char **answer_prompts(const Model *m, const Tokenizer *tok, char *const *
         seeds[i] = hash64(hash64(seed, 0x616e73776572ull), (uint64_t)i);
     }
     decoder_init(&d, &m->cfg, 64, 2048);
-    generate(m, &d, n, pids, plen, seeds, &g, out, olen);
+    generate_fit(m, &d, n, pids, plen, seeds, &g, out, olen, too_long);
     for (i = 0; i < n; i++) {
         ans[i] = decode_ids(tok, out[i], (size_t)olen[i], NULL);
-        if (ntok) ntok[i] = olen[i];
+        if (ntok) ntok[i] = too_long[i] ? -plen[i] : olen[i];
         free(out[i]); free(pids[i]);
     }
     decoder_free(&d);
-    free(pids); free(plen); free(out); free(olen); free(seeds);
+    free(pids); free(plen); free(out); free(olen); free(seeds); free(too_long);
     return ans;
 }
 
 /* Answers as JSONL, one {"index", "instruction", "response", "tokens"} per
- * line: the input a grader reads. */
-static void answers_jsonl(Buf *b, char *const *inst, char *const *ans, const int *ntok, int n) {
+ * line: the input a grader reads. A prompt too long for the context
+ * (ntok[i] < 0: minus its length) has an empty response and "too_long": true;
+ * it is named on stderr with its file and record. */
+static void answers_jsonl(Buf *b, char *const *inst, char *const *ans, const int *ntok, int n, const char *src, int context) {
     int i;
     for (i = 0; i < n; i++) {
         buf_printf(b, "{\"index\": %d, \"instruction\": ", i);
         json_put_string(b, inst[i], strlen(inst[i]));
         buf_str(b, ", \"response\": ");
         json_put_string(b, ans[i], strlen(ans[i]));
-        buf_printf(b, ", \"tokens\": %d}\n", ntok[i]);
+        if (ntok[i] < 0) {
+            buf_str(b, ", \"tokens\": 0, \"too_long\": true}\n");
+            fprintf(stderr, "srlm: warning: %s: record %d: prompt of %d tokens does not fit the context (%d); "
+                            "answered empty, marked too_long\n", src, i + 1, -ntok[i], context);
+        } else {
+            buf_printf(b, ", \"tokens\": %d}\n", ntok[i]);
+        }
     }
 }
 
@@ -2994,7 +3263,7 @@ static char **continue_lines(const Model *m, const Tokenizer *tok, char *const *
     int **out = xcalloc((size_t)n, sizeof(int *)), *olen = xcalloc((size_t)n, sizeof(int));
     uint64_t *seeds = xcalloc((size_t)n, sizeof(uint64_t));
     char **res = xcalloc((size_t)n, sizeof(char *));
-    int stops[3] = {'\n', TOK_EOS, TOK_EOT}, i;
+    int stops[3] = {'\n', TOK_EOS, TOK_EOT}, i, *too_long = xcalloc((size_t)(n ? n : 1), sizeof(int));
     GenConfig g;
     Decoder d;
     g.max_new = max_new; g.temperature = 0.0f; g.top_p = 1.0f; g.stops = stops; g.n_stops = 3;
@@ -3008,17 +3277,17 @@ static char **continue_lines(const Model *m, const Tokenizer *tok, char *const *
         free(ids);
     }
     decoder_init(&d, &m->cfg, 64, 2048);
-    generate(m, &d, n, pids, plen, seeds, &g, out, olen);
+    generate_fit(m, &d, n, pids, plen, seeds, &g, out, olen, too_long);
     for (i = 0; i < n; i++) {
         char *cont = decode_ids(tok, out[i], (size_t)olen[i], NULL);
         res[i] = xmalloc(strlen(text[i]) + strlen(cont) + 1);
         strcpy(res[i], text[i]);
         strcat(res[i], cont);
-        if (ntok) ntok[i] = olen[i];
+        if (ntok) ntok[i] = too_long[i] ? -plen[i] : olen[i];
         free(cont); free(out[i]); free(pids[i]);
     }
     decoder_free(&d);
-    free(pids); free(plen); free(out); free(olen); free(seeds);
+    free(pids); free(plen); free(out); free(olen); free(seeds); free(too_long);
     return res;
 }
 
@@ -3234,6 +3503,79 @@ static void file_sha_hex(const char *path, char hex[65]) {
     free(data);
 }
 
+/* DIR/outputs.sha256 records the digest of every stage output when it is
+ * written ("HEX  NAME" lines, sha256sum's format: `sha256sum -c` checks
+ * them). A stage is skipped only when each of its outputs exists and matches
+ * its record; an output without a record (an older run directory, or a kill
+ * between the write and the record) or with another digest (damaged,
+ * truncated, replaced) is said so and its stage is redone, which gives the
+ * same bytes again (every stage is seeded). */
+static char *run_path(const RunConfig *rc, const char *name);
+
+static const char *base_name(const char *path) {
+    const char *s = strrchr(path, '/');
+    return s ? s + 1 : path;
+}
+
+/* The recorded digest of NAME into hex; 0 if none. */
+static int run_recorded(const RunConfig *rc, const char *name, char hex[65]) {
+    char *rp = run_path(rc, "outputs.sha256");
+    uint8_t *data;
+    size_t n, i = 0, nl = strlen(name);
+    int found = 0;
+    FILE *f = fopen(rp, "rb");
+    if (!f) { free(rp); return 0; }
+    fclose(f);
+    if (read_file(rp, &data, &n) != 0) exit(1);
+    while (i < n) {
+        size_t e = i;
+        while (e < n && data[e] != '\n') e++;
+        if (e - i == 66 + nl && data[i + 64] == ' ' && data[i + 65] == ' ' && memcmp(data + i + 66, name, nl) == 0) {
+            memcpy(hex, data + i, 64); hex[64] = 0;
+            found = 1;
+        }
+        i = e + 1;
+    }
+    free(data); free(rp);
+    return found;
+}
+
+static void run_record(const RunConfig *rc, const char *path) {
+    char *rp = run_path(rc, "outputs.sha256"), hex[65];
+    const char *name = base_name(path);
+    size_t nl = strlen(name), i = 0, n = 0;
+    uint8_t *data = NULL;
+    Buf b = {0, 0, 0};
+    FILE *f = fopen(rp, "rb");
+    file_sha_hex(path, hex);
+    if (f) { fclose(f); if (read_file(rp, &data, &n) != 0) exit(1); }
+    while (i < n) { /* every other line as it was, in order; this name's line last */
+        size_t e = i;
+        while (e < n && data[e] != '\n') e++;
+        if (!(e - i == 66 + nl && memcmp(data + i + 66, name, nl) == 0)) { buf_put(&b, data + i, e - i); buf_put(&b, "\n", 1); }
+        i = e + 1;
+    }
+    buf_printf(&b, "%s  %s\n", hex, name);
+    if (write_file_atomic(rp, b.p, b.n) != 0) exit(1);
+    free(b.p); free(data); free(rp);
+}
+
+/* Does the stage output at path exist and match its record? Says why not. */
+static int run_verified(const RunConfig *rc, const char *path, const char *label) {
+    char want[65], got[65];
+    if (!path_exists(path)) return 0;
+    if (!run_recorded(rc, base_name(path), want)) {
+        fprintf(stderr, "[%s] %s has no recorded digest (an older run directory, or a write cut short): redoing it\n", label, path);
+        return 0;
+    }
+    file_sha_hex(path, got);
+    if (strcmp(got, want) != 0) {
+        fprintf(stderr, "[%s] %s does not match its recorded digest (damaged or replaced): redoing it\n", label, path);
+        return 0;
+    }
+    return 1;
+}
+
 /* The settings text; two runs with equal text compute the same bytes. */
 static void run_fingerprint(const RunConfig *rc, Buf *b) {
     const char *inputs[7], *names[7] = {"m0", "tokenizer", "template", "ift", "eft", "test", "ranked"};
@@ -3269,10 +3611,11 @@ static void run_fingerprint(const RunConfig *rc, Buf *b) {
 static void stage_sft(const RunConfig *rc, const Tokenizer *tok, const char *init, const char *data, const char *out,
                       uint64_t seed, const char *label) {
     TrainConfig t = train_config_default();
-    if (path_exists(out)) { fprintf(stderr, "[%s] reusing %s\n", label, out); return; }
+    if (run_verified(rc, out, label)) { fprintf(stderr, "[%s] reusing %s\n", label, out); return; }
     t.batch = rc->sft_batch; t.lr = rc->sft_lr; t.lr_min = rc->sft_lr_min; t.dropout = rc->dropout;
     t.weight_decay = 0.0f; t.seed = seed; t.log_every = 50; t.steps = -1; t.warmup = -1;
     sft_checkpoint(init, tok, data, t, rc->sft_epochs, out, label);
+    run_record(rc, out);
 }
 
 /* Seed instructions (for few-shot) and held-out prompts (contamination check). */
@@ -3310,7 +3653,10 @@ static void stage_aift(const RunConfig *rc, const Tokenizer *tok, const JudgeTem
     PromptSet heldout = {0};
     AiftStats st;
     Buf b = {0, 0, 0}, sb = {0, 0, 0}, cb = {0, 0, 0};
-    if (path_exists(out)) { fprintf(stderr, "[%s] reusing %s\n", label, out); return; }
+    if (run_verified(rc, out, label) && run_verified(rc, stats_path, label) && run_verified(rc, cands_path, label)) {
+        fprintf(stderr, "[%s] reusing %s\n", label, out);
+        return;
+    }
     fprintf(stderr, "[%s] building AIFT(%s): %d prompts x %d candidates, self-judged\n", label, mt_path,
             cfg.n_prompts, cfg.n_candidates);
     ckpt_load(&mt, mt_path, NULL);
@@ -3327,8 +3673,11 @@ static void stage_aift(const RunConfig *rc, const Tokenizer *tok, const JudgeTem
     aift_stats_json(&sb, &st);
     /* the pairs file goes last: its presence marks the stage done */
     if (write_file_atomic(cands_path, cb.p ? cb.p : (uint8_t *)"", cb.n) != 0) exit(1);
+    run_record(rc, cands_path);
     if (write_file_atomic(stats_path, sb.p, sb.n) != 0) exit(1);
+    run_record(rc, stats_path);
     if (write_file_atomic(out, b.p ? b.p : (uint8_t *)"", b.n) != 0) exit(1);
+    run_record(rc, out);
     fprintf(stderr, "[%s] %d pairs from %d prompts (%d ties, %d unscored, %d/%d judge parse failures)\n", label,
             st.pairs, st.prompts.kept, st.ties, st.unscored, st.parse_failures, st.judgments);
     free(b.p); free(sb.p); free(cb.p);
@@ -3341,11 +3690,13 @@ static void stage_dpo(const RunConfig *rc, const Tokenizer *tok, const char *ini
                       const char *out, const char *log_path, uint64_t seed, const char *label) {
     TrainConfig t = train_config_default();
     DpoConfig dc;
-    if (path_exists(out)) { fprintf(stderr, "[%s] reusing %s\n", label, out); return; }
+    if (run_verified(rc, out, label) && run_verified(rc, log_path, label)) { fprintf(stderr, "[%s] reusing %s\n", label, out); return; }
     t.batch = rc->dpo_batch; t.lr = rc->dpo_lr; t.lr_min = rc->dpo_lr_min; t.dropout = rc->dropout;
     t.weight_decay = 0.0f; t.seed = seed; t.steps = -1; t.warmup = -1; t.log_every = 10;
     dc.beta = rc->beta; dc.label_smoothing = rc->label_smoothing; dc.nll_weight = rc->nll_weight;
     dpo_checkpoint(init, tok, pairs_path, t, rc->dpo_epochs, &dc, out, log_path, label);
+    run_record(rc, log_path);
+    run_record(rc, out);
 }
 
 /* One {"instruction", "response"} line: the record SFT and the grader read. */
@@ -3356,11 +3707,11 @@ static void put_instruction_response(Buf *b, const char *ins, const char *resp) 
 }
 
 /* Positive-only ablation data: (prompt, chosen) as instruction/response records. */
-static void stage_positive_data(const char *pairs_path, const char *out) {
+static void stage_positive_data(const RunConfig *rc, const char *pairs_path, const char *out) {
     Jsonl j;
     Buf b = {0, 0, 0};
     int i;
-    if (path_exists(out)) return;
+    if (run_verified(rc, out, "7/9 M2 positive-only")) return;
     jsonl_load(&j, pairs_path);
     for (i = 0; i < j.count; i++) {
         char *p = jsonl_str(&j, i, "prompt"), *c = jsonl_str(&j, i, "chosen");
@@ -3368,6 +3719,7 @@ static void stage_positive_data(const char *pairs_path, const char *out) {
         free(p); free(c);
     }
     if (write_file_atomic(out, b.p ? b.p : (uint8_t *)"", b.n) != 0) exit(1);
+    run_record(rc, out);
     free(b.p);
     jsonl_free(&j);
 }
@@ -3381,28 +3733,30 @@ static void stage_answers(const RunConfig *rc, const Tokenizer *tok, const char 
     Buf b = {0, 0, 0};
     snprintf(fn, sizeof fn, "answers_%s.jsonl", name); ans_path = run_path(rc, fn);
     snprintf(fn, sizeof fn, "grades_%s.jsonl", name); grade_path = run_path(rc, fn);
-    if (!path_exists(ans_path)) {
+    if (!run_verified(rc, ans_path, "eval")) {
         fprintf(stderr, "[eval] %s answers the test prompts\n", name);
         ckpt_load(&m, model_path, NULL);
         inst = load_field(rc->test, "instruction", &n_all);
         n = rc->eval_limit > 0 && n_all > rc->eval_limit ? rc->eval_limit : n_all;
         ntok = xcalloc((size_t)n, sizeof(int));
         ans = answer_prompts(&m, tok, inst, n, rc->answer_max_new, 0.0f, 1.0f, 0, ntok);
-        answers_jsonl(&b, inst, ans, ntok, n);
+        answers_jsonl(&b, inst, ans, ntok, n, rc->test, m.cfg.max_seq_len);
         if (write_file_atomic(ans_path, b.p, b.n) != 0) exit(1);
+        run_record(rc, ans_path);
         free(b.p); free(ntok);
         free_strings(ans, n);
         free_strings(inst, n_all);
         model_free(&m);
         remove(grade_path); /* grades always follow their answers */
     }
-    if (!path_exists(grade_path)) {
+    if (!run_verified(rc, grade_path, "eval")) {
         Jsonl j;
         double *g;
         int *c;
         jsonl_load(&j, ans_path);
         g = xcalloc((size_t)j.count, sizeof(double)); c = xcalloc((size_t)j.count, sizeof(int));
         grade_with(rc->grader, ans_path, grade_path, j.count, g, c);
+        run_record(rc, grade_path);
         free(g); free(c);
         jsonl_free(&j);
     }
@@ -3418,7 +3772,7 @@ static void stage_pair_audit(const RunConfig *rc, const char *pairs_path, int it
     char fn[64], *in_path, *out_path;
     snprintf(fn, sizeof fn, "audit_aift%d.in.jsonl", iter); in_path = run_path(rc, fn);
     snprintf(fn, sizeof fn, "audit_aift%d.jsonl", iter); out_path = run_path(rc, fn);
-    if (!path_exists(out_path)) {
+    if (!run_verified(rc, out_path, "eval")) {
         Jsonl j;
         Buf b = {0, 0, 0};
         int i;
@@ -3436,6 +3790,7 @@ static void stage_pair_audit(const RunConfig *rc, const char *pairs_path, int it
         g = xcalloc((size_t)(2 * j.count + 1), sizeof(double)); c = xcalloc((size_t)(2 * j.count + 1), sizeof(int));
         if (j.count > 0) grade_with(rc->grader, in_path, out_path, 2 * j.count, g, c);
         else if (write_file_atomic(out_path, (const uint8_t *)"", 0) != 0) exit(1);
+        run_record(rc, out_path);
         free(g); free(c); free(b.p);
         jsonl_free(&j);
     }
@@ -3472,7 +3827,7 @@ static void stage_rm(const RunConfig *rc, const Tokenizer *tok, const JudgeTempl
     RmResult r;
     Buf b = {0, 0, 0};
     snprintf(fn, sizeof fn, "rm_%s.json", name); path = run_path(rc, fn);
-    if (!path_exists(path)) {
+    if (!run_verified(rc, path, "eval")) {
         fprintf(stderr, "[eval] %s judges the ranked sets\n", name);
         ckpt_load(&m, model_path, NULL);
         r = eval_reward_model(&m, tok, jt, rc->ranked, &rc->aift.judge, seed, rc->rm_limit);
@@ -3481,6 +3836,7 @@ static void stage_rm(const RunConfig *rc, const Tokenizer *tok, const JudgeTempl
                         "\"unscored\": %d}\n", r.m.pair_acc, r.m.best5, r.m.exact, r.m.spearman, r.m.kendall, r.m.sets,
                    r.m.pairs, r.judgments, r.failures, r.unscored);
         if (write_file_atomic(path, b.p, b.n) != 0) exit(1);
+        run_record(rc, path);
         free(b.p);
         model_free(&m);
     }
@@ -3494,6 +3850,7 @@ static double json_file_number(const char *path, const char *key) {
     JsonSpan v;
     double x = 0.0;
     if (read_file(path, &data, &n) != 0) exit(1);
+    if (!json_is_object((char *)data, (char *)data + n)) die("%s: not one well-formed JSON object (damaged?)", path);
     if (!json_get((char *)data, (char *)data + n, key, &v) || !json_number(v, &x)) die("%s: no number \"%s\"", path, key);
     free(data);
     return x;
@@ -3729,7 +4086,7 @@ static int cmd_run(int argc, char **argv) {
     const char *preset, *pm;
     int n_models, i;
     double t0 = now_seconds();
-    if (wants_help(argc, argv)) { fputs(run_help, stdout); return 0; }
+    if (wants_help(argc, argv)) { free(o.used); fputs(run_help, stdout); return 0; }
     preset = opt_str(&o, "--preset", "default");
     run_defaults(&rc, preset);
     rc.dir = opt_str(&o, "--dir", NULL); rc.m0 = opt_str(&o, "--m0", NULL); rc.tokenizer = opt_str(&o, "--tokenizer", NULL);
@@ -3764,6 +4121,7 @@ static int cmd_run(int argc, char **argv) {
     }
     make_dirs(rc.dir);
     run_dir_lock(&rc);
+    if ((i = run_clean_tmp(rc.dir)) > 0) fprintf(stderr, "[run] removed %d temp file(s) an interrupted run left in %s\n", i, rc.dir);
     run_fingerprint(&rc, &fp);
     cfg_path = run_path(&rc, "run.cfg");
     if (path_exists(cfg_path)) {
@@ -3796,7 +4154,7 @@ static int cmd_run(int argc, char **argv) {
     /* 7: ablation — SFT on the chosen responses only */
     n_models = 4;
     if (rc.ablation) {
-        stage_positive_data(p_a1, p_pos);
+        stage_positive_data(&rc, p_a1, p_pos);
         stage_sft(&rc, &tok, p_m1, p_pos, p_m2pos, hash64(rc.seed, 7), "7/9 M2 positive-only");
         n_models = 5;
     }
@@ -3880,7 +4238,7 @@ static int cmd_train(int argc, char **argv) {
     StreamData sd;
     Batcher batcher;
     char hex[65], meta[256];
-    if (wants_help(argc, argv)) { fputs(train_help, stdout); return 0; }
+    if (wants_help(argc, argv)) { free(o.used); fputs(train_help, stdout); return 0; }
     data_path = opt_str(&o, "--data", NULL);
     out_path = opt_str(&o, "--out", NULL);
     tok_path = opt_str(&o, "--tokenizer", NULL);
@@ -3888,8 +4246,13 @@ static int cmd_train(int argc, char **argv) {
     if (!data_path || !out_path) die("train: --data and --out are required (see 'srlm train --help')");
     memset(&m, 0, sizeof m);
     if (init_path) {
-        Config ignored;
-        config_from_opts(&ignored, &o); /* accepted for convenience, the checkpoint's config wins */
+        static const char *model_opts[] = {"--dim", "--layers", "--heads", "--kv-heads", "--hidden", "--context", "--tied",
+                                           "--rope-theta", "--norm-eps"};
+        size_t k;
+        for (k = 0; k < sizeof model_opts / sizeof model_opts[0]; k++)
+            if (opt_str(&o, model_opts[k], NULL))
+                die("train: %s describes a new model; with --init the checkpoint's own config is used (leave %s out)",
+                    model_opts[k], model_opts[k]);
         ckpt_load(&m, init_path, NULL);
     } else {
         config_from_opts(&m.cfg, &o);
@@ -3916,7 +4279,7 @@ static int cmd_train(int argc, char **argv) {
     train_model(&m, &t, &batcher, "train");
     snprintf(meta, sizeof meta, "srlm train steps=%d batch=%d seq=%d seed=%llu", t.steps, t.batch, t.seq,
              (unsigned long long)t.seed);
-    if (ckpt_save(out_path, &m, meta, hex) != 0) return 1;
+    if (ckpt_save(out_path, &m, meta, hex) != 0 || tokenizer_note_write(out_path, tok_path ? &tok : NULL) != 0) return 1;
     printf("%s  sha256 %s\n", out_path, hex);
     free(tokens);
     if (tok_path) tok_free(&tok);
@@ -3947,7 +4310,7 @@ static int cmd_sample(int argc, char **argv) {
     int **prompts, *plen, **out, *olen;
     uint64_t *seeds;
     size_t np;
-    if (wants_help(argc, argv)) { fputs(sample_help, stdout); return 0; }
+    if (wants_help(argc, argv)) { free(o.used); fputs(sample_help, stdout); return 0; }
     model_path = opt_str(&o, "--model", NULL);
     tok_path = opt_str(&o, "--tokenizer", NULL);
     prompt = opt_str(&o, "--prompt", "");
@@ -4006,7 +4369,7 @@ static int cmd_info(int argc, char **argv) {
     const char *why;
     int i;
     if (wants_help(argc, argv) || argc != 1) { fputs(info_help, argc == 1 ? stdout : stderr); return argc == 1 ? 0 : 1; }
-    if (read_file(argv[0], &data, &n) != 0) return 1;
+    if (ckpt_read(argv[0], &data, &n) != 0) return 1;
     why = ckpt_parse(&m, data, n, &meta);
     if (why) { free(data); die("%s: %s", argv[0], why); }
     sha256(data, n, dg);
@@ -4043,7 +4406,7 @@ static int cmd_sft(int argc, char **argv) {
     TrainConfig t = train_config_default();
     Tokenizer tok;
     int epochs;
-    if (wants_help(argc, argv)) { fputs(sft_help, stdout); return 0; }
+    if (wants_help(argc, argv)) { free(o.used); fputs(sft_help, stdout); return 0; }
     model_path = opt_str(&o, "--model", NULL);
     tok_path = opt_str(&o, "--tokenizer", NULL);
     data = opt_str(&o, "--data", NULL);
@@ -4076,7 +4439,7 @@ static int cmd_dpo(int argc, char **argv) {
     DpoConfig dc;
     Tokenizer tok;
     int epochs;
-    if (wants_help(argc, argv)) { fputs(dpo_help, stdout); return 0; }
+    if (wants_help(argc, argv)) { free(o.used); fputs(dpo_help, stdout); return 0; }
     model_path = opt_str(&o, "--model", NULL);
     tok_path = opt_str(&o, "--tokenizer", NULL);
     pairs = opt_str(&o, "--pairs", NULL);
@@ -4126,7 +4489,7 @@ static int cmd_judge(int argc, char **argv) {
     uint64_t *seeds;
     Buf b = {0, 0, 0};
     int i, s, fails = 0, samples = 0, unscored = 0;
-    if (wants_help(argc, argv)) { fputs(judge_help, stdout); return 0; }
+    if (wants_help(argc, argv)) { free(o.used); fputs(judge_help, stdout); return 0; }
     model_path = opt_str(&o, "--model", NULL);
     tok_path = opt_str(&o, "--tokenizer", NULL);
     tpl_path = opt_str(&o, "--template", NULL);
@@ -4197,7 +4560,7 @@ static int cmd_answer(int argc, char **argv) {
     Tokenizer tok;
     char **inst, **ans;
     Buf b = {0, 0, 0};
-    if (wants_help(argc, argv)) { fputs(answer_help, stdout); return 0; }
+    if (wants_help(argc, argv)) { free(o.used); fputs(answer_help, stdout); return 0; }
     model_path = opt_str(&o, "--model", NULL);
     tok_path = opt_str(&o, "--tokenizer", NULL);
     in_path = opt_str(&o, "--input", NULL);
@@ -4221,7 +4584,7 @@ static int cmd_answer(int argc, char **argv) {
     } else {
         ans = answer_prompts(&m, &tok, inst, n, max_new, temperature, top_p, seed, ntok);
     }
-    answers_jsonl(&b, inst, ans, ntok, n);
+    answers_jsonl(&b, inst, ans, ntok, n, in_path, m.cfg.max_seq_len);
     if (out_path) { if (write_file_atomic(out_path, b.p ? b.p : (uint8_t *)"", b.n) != 0) return 1; }
     else fwrite(b.p, 1, b.n, stdout);
     free(b.p); free(ntok);
@@ -4249,7 +4612,7 @@ static int cmd_eval_rm(int argc, char **argv) {
     JudgeTemplate jt;
     RmResult r;
     char hex[65];
-    if (wants_help(argc, argv)) { fputs(eval_rm_help, stdout); return 0; }
+    if (wants_help(argc, argv)) { free(o.used); fputs(eval_rm_help, stdout); return 0; }
     model_path = opt_str(&o, "--model", NULL);
     tok_path = opt_str(&o, "--tokenizer", NULL);
     tpl_path = opt_str(&o, "--template", NULL);
@@ -4311,6 +4674,7 @@ static uint8_t *tokenizer_read_stdin(size_t *n) {
     uint8_t *buf = xmalloc(cap);
     while ((got = fread(buf + len, 1, cap - len, stdin)) > 0) {
         len += got;
+        if (len == cap && cap >= READ_MAX_STREAM) die("stdin: longer than %lu MiB; give the text as a file", (unsigned long)(READ_MAX_STREAM >> 20));
         if (len == cap) {
             cap *= 2;
             buf = realloc(buf, cap);
@@ -4338,7 +4702,7 @@ static int tokenizer_train_cmd(int argc, char **argv) {
     char hex[65];
     double t0;
     Tokenizer tok;
-    if (wants_help(argc, argv)) { fputs(tokenizer_train_help, stdout); return 0; }
+    if (wants_help(argc, argv)) { free(o.used); fputs(tokenizer_train_help, stdout); return 0; }
     in_path = opt_str(&o, "--input", NULL);
     out_path = opt_str(&o, "--out", NULL);
     has_merges = opt_str(&o, "--merges", NULL) != NULL;
@@ -4373,7 +4737,7 @@ static int tokenizer_encode_cmd(int argc, char **argv) {
     size_t n, nids, i;
     int *ids;
     Tokenizer tok;
-    if (wants_help(argc, argv)) { fputs(tokenizer_encode_help, stdout); return 0; }
+    if (wants_help(argc, argv)) { free(o.used); fputs(tokenizer_encode_help, stdout); return 0; }
     tok_path = opt_str(&o, "--tokenizer", NULL);
     in_path = opt_str(&o, "--input", NULL);
     opts_done(&o);
@@ -4426,7 +4790,7 @@ static int tokenizer_decode_cmd(int argc, char **argv) {
     size_t n, nids, need, bad;
     int *ids;
     Tokenizer tok;
-    if (wants_help(argc, argv)) { fputs(tokenizer_decode_help, stdout); return 0; }
+    if (wants_help(argc, argv)) { free(o.used); fputs(tokenizer_decode_help, stdout); return 0; }
     tok_path = opt_str(&o, "--tokenizer", NULL);
     in_path = opt_str(&o, "--input", NULL);
     opts_done(&o);
@@ -4844,7 +5208,7 @@ static int cmd_vectors(int argc, char **argv) {
     Pack k;
     char sha[65], ref_sha[65];
     int rc;
-    if (wants_help(argc, argv)) { fputs(vectors_help, stdout); return 0; }
+    if (wants_help(argc, argv)) { free(o.used); fputs(vectors_help, stdout); return 0; }
     model_path = opt_str(&o, "--model", NULL);
     ref_path = opt_str(&o, "--ref", NULL);
     out = opt_str(&o, "--out", NULL);
@@ -5145,9 +5509,12 @@ static int json_object_next(JsonSpan obj, const char **it, JsonSpan *key, JsonSp
     if (p >= obj.end || *p != '"') return 0;
     key->p = p;
     key->end = json_skip(p, obj.end, 1);
-    p = json_ws(key->end, obj.end) + 1; /* past ':' */
-    val->p = json_ws(p, obj.end);
+    if (!key->end) return 0;
+    p = json_ws(key->end, obj.end);
+    if (p >= obj.end || *p != ':') return 0;
+    val->p = json_ws(p + 1, obj.end);
     val->end = json_skip(val->p, obj.end, 1);
+    if (!val->end) return 0;
     *it = val->end;
     return 1;
 }
@@ -5351,6 +5718,24 @@ static const char *json_expect_string(JsonSpan obj, const char *key, const char 
     return NULL;
 }
 
+/* "[d0, d1, ...]" of a tensor shape for an error message, cut with "..." to
+ * fit out (never past it: a shape may have 8 dims of 20 digits each). */
+static void shape_text(char *out, size_t cap, const uint64_t *dims, int n) {
+    size_t at = 0;
+    int d;
+    char one[32];
+    out[0] = 0;
+    if (cap < 8) return;
+    out[at++] = '[';
+    for (d = 0; d < n; d++) {
+        size_t l = (size_t)snprintf(one, sizeof one, "%s%llu", d ? ", " : "", (unsigned long long)dims[d]);
+        if (at + l + 5 > cap) { memcpy(out + at, "...", 3); at += 3; break; }
+        memcpy(out + at, one, l); at += l;
+    }
+    out[at++] = ']';
+    out[at] = 0;
+}
+
 /* config.json of a LlamaForCausalLM -> Config; context > 0 overrides max_position_embeddings. */
 static const char *hf_config_parse(Config *c, const char *p, size_t n, int context) {
     JsonSpan obj, v, e;
@@ -5394,7 +5779,7 @@ static const char *hf_config_parse(Config *c, const char *p, size_t n, int conte
     if (config_invalid(c)) return xf_fail("config.json: %s%s", config_invalid(c),
                                           c->max_seq_len > 65536 ? " (use --context to shorten it)" : "");
     if ((why = json_int_field(obj, "head_dim", 0, c->dim / c->n_heads, &head_dim))) return why;
-    if (head_dim * c->n_heads != c->dim)
+    if ((uint64_t)head_dim * (uint64_t)c->n_heads != (uint64_t)c->dim) /* in 64 bits: 2^30 x 2^13 overflows an int */
         return xf_fail("config.json: head_dim %d x %d heads != hidden_size %d (unsupported)", head_dim, c->n_heads, c->dim);
     return NULL;
 }
@@ -5407,30 +5792,39 @@ static const char *hf_import(Model *m, char **meta_out, const char *cfg_json, si
     XTensor *xt;
     const char *why;
     float *tmp = NULL;
-    int n, i, j, *used;
+    int n, i, j, *used, *tensor_of;
     if ((why = hf_config_parse(&c, cfg_json, cfg_n, context))) return why;
     if ((why = st_parse(&f, st, st_n))) return why;
-    memset(m, 0, sizeof *m);
-    m->cfg = c;
-    model_init_buffers(m);
+    /* Every tensor the config needs is present with its shape before anything
+     * is allocated from the config: st_parse has checked that each tensor's
+     * bytes are in the file, so the model is no larger than the file says. */
     xt = xmalloc((size_t)(3 + 9 * c.n_layers) * sizeof(XTensor));
     n = xt_list(&c, XF_HF, xt);
     used = xcalloc((size_t)(f.n ? f.n : 1), sizeof(int));
+    tensor_of = xcalloc((size_t)n, sizeof(int));
     for (i = 0; i < n && !why; i++) {
         const StTensor *t = NULL;
         size_t want1 = xt[i].rows, want2 = xt[i].cols;
-        for (j = 0; j < f.n; j++) if (strcmp(f.t[j].name, xt[i].name) == 0) { t = &f.t[j]; used[j] = 1; break; }
-        if (!t) { why = xf_fail("model.safetensors has no tensor \"%s\"", xt[i].name); break; }
+        for (j = 0; j < f.n; j++) if (strcmp(f.t[j].name, xt[i].name) == 0) { t = &f.t[j]; used[j] = 1; tensor_of[i] = j; break; }
+        if (!t) { why = xf_fail("no tensor \"%s\"", xt[i].name); break; }
         if (t->ndim != (want2 ? 2 : 1) || t->shape[0] != want1 || (want2 && t->shape[1] != want2)) {
             char have[96], need[48];
-            int d, at = snprintf(have, sizeof have, "[");
-            for (d = 0; d < t->ndim && at < 80; d++) at += snprintf(have + at, sizeof have - (size_t)at, "%s%lu", d ? ", " : "", (unsigned long)t->shape[d]);
-            snprintf(have + at, sizeof have - (size_t)at, "]");
+            uint64_t dims[8] = {0};
+            int d;
+            for (d = 0; d < t->ndim; d++) dims[d] = t->shape[d];
+            shape_text(have, sizeof have, dims, t->ndim);
             if (want2) snprintf(need, sizeof need, "[%lu, %lu]", (unsigned long)want1, (unsigned long)want2);
             else snprintf(need, sizeof need, "[%lu]", (unsigned long)want1);
             why = xf_fail("tensor \"%s\" has shape %s, config.json needs %s", t->name, have, need);
             break;
         }
+    }
+    if (why) { free(tensor_of); free(used); free(xt); st_free(&f); return why; }
+    memset(m, 0, sizeof *m);
+    m->cfg = c;
+    model_init_buffers(m);
+    for (i = 0; i < n && !why; i++) {
+        const StTensor *t = &f.t[tensor_of[i]];
         free(tmp);
         tmp = xmalloc(xt_count(&xt[i]) * sizeof(float));
         if ((why = st_read_floats(&f, t, tmp))) break;
@@ -5458,7 +5852,7 @@ static const char *hf_import(Model *m, char **meta_out, const char *cfg_json, si
         *meta_out = xmalloc(strlen(meta) + 1);
         strcpy(*meta_out, meta);
     }
-    free(tmp); free(used); free(xt);
+    free(tmp); free(used); free(xt); free(tensor_of);
     st_free(&f);
     if (why) model_free(m);
     return why;
@@ -5901,7 +6295,7 @@ static const char *gguf_import(Model *m, char **meta_out, const uint8_t *p, size
     const char *why;
     char *arch, *meta;
     const GgTensor *emb = NULL, *out = NULL;
-    size_t i, j, k;
+    size_t i, j, k, *tensor_of;
     int nt, rope_dim, *used;
     if ((why = gguf_parse(&g, p, n))) return why;
     arch = gg_get_string(&g, "general.architecture");
@@ -5929,29 +6323,33 @@ static const char *gguf_import(Model *m, char **meta_out, const uint8_t *p, size
     if (config_invalid(&c)) { why = xf_fail("unusable config: %s", config_invalid(&c)); gg_free(&g); return why; }
     if ((why = gg_int_field(&g, "llama.rope.dimension_count", 0, cfg_head_dim(&c), &rope_dim))) { gg_free(&g); return why; }
     if (rope_dim != cfg_head_dim(&c)) { gg_free(&g); return xf_fail("llama.rope.dimension_count %d != head size %d (partial RoPE is unsupported)", rope_dim, cfg_head_dim(&c)); }
-    memset(m, 0, sizeof *m);
-    m->cfg = c;
-    model_init_buffers(m);
+    /* every tensor present with its shape (and so its bytes in the file, which
+     * gguf_parse checked) before anything is allocated from the config */
     xt = xmalloc((size_t)(3 + 9 * c.n_layers) * sizeof(XTensor));
     nt = xt_list(&c, XF_GGUF, xt);
     used = xcalloc(g.n_t ? g.n_t : 1, sizeof(int));
+    tensor_of = xcalloc((size_t)nt, sizeof(size_t));
     for (k = 0; k < (size_t)nt && !why; k++) {
         const GgTensor *t = NULL;
-        float *dst = m->params + param_offset(&c, xt[k].p, xt[k].layer);
-        const uint8_t *q;
-        for (i = 0; i < g.n_t; i++) if (strcmp(g.t[i].name, xt[k].name) == 0) { t = &g.t[i]; used[i] = 1; break; }
+        for (i = 0; i < g.n_t; i++) if (strcmp(g.t[i].name, xt[k].name) == 0) { t = &g.t[i]; used[i] = 1; tensor_of[k] = i; break; }
         if (!t) { why = xf_fail("no tensor \"%s\"", xt[k].name); break; }
         if (xt[k].cols ? (t->n_dims != 2 || t->ne[0] != xt[k].cols || t->ne[1] != xt[k].rows) : (t->n_dims != 1 || t->ne[0] != xt[k].rows)) {
             char have[96], need[48];
-            int at = snprintf(have, sizeof have, "[");
-            for (j = 0; j < t->n_dims; j++) at += snprintf(have + at, sizeof have - (size_t)at, "%s%llu", j ? ", " : "", (unsigned long long)t->ne[j]);
-            snprintf(have + at, sizeof have - (size_t)at, "]");
+            shape_text(have, sizeof have, t->ne, (int)t->n_dims);
             if (xt[k].cols) snprintf(need, sizeof need, "[%lu, %lu]", (unsigned long)xt[k].cols, (unsigned long)xt[k].rows);
             else snprintf(need, sizeof need, "[%lu]", (unsigned long)xt[k].rows);
             why = xf_fail("tensor \"%s\" has ne %s, the config needs %s", t->name, have, need);
             break;
         }
-        q = p + g.data_at + t->offset;
+    }
+    if (why) { free(xt); free(used); free(tensor_of); gg_free(&g); return why; }
+    memset(m, 0, sizeof *m);
+    m->cfg = c;
+    model_init_buffers(m);
+    for (k = 0; k < (size_t)nt && !why; k++) {
+        const GgTensor *t = &g.t[tensor_of[k]];
+        float *dst = m->params + param_offset(&c, xt[k].p, xt[k].layer);
+        const uint8_t *q = p + g.data_at + t->offset;
         for (j = 0; j < xt_count(&xt[k]); j++) {
             float v = t->type == 0 ? le_get_f32(q + 4 * j) : f16_to_f32((uint16_t)(q[2 * j] | q[2 * j + 1] << 8));
             if (!f32_isfinite(v)) { why = xf_fail("tensor \"%s\": non-finite value at index %lu", t->name, (unsigned long)j); break; }
@@ -5965,7 +6363,7 @@ static const char *gguf_import(Model *m, char **meta_out, const uint8_t *p, size
         if (!meta) { meta = xmalloc(32); strcpy(meta, "srlm import gguf"); }
         *meta_out = meta;
     }
-    free(xt); free(used);
+    free(xt); free(used); free(tensor_of);
     gg_free(&g);
     if (why) model_free(m);
     return why;
@@ -6012,7 +6410,7 @@ static int cmd_export(int argc, char **argv) {
     size_t n;
     char *meta = NULL;
     int first, second;
-    if (wants_help(argc, argv)) { fputs(export_help, stdout); return 0; }
+    if (wants_help(argc, argv)) { free(o.used); fputs(export_help, stdout); return 0; }
     model_path = opt_str(&o, "--model", NULL);
     format = opt_str(&o, "--format", NULL);
     dir = opt_str(&o, "--out", NULL);
@@ -6021,7 +6419,7 @@ static int cmd_export(int argc, char **argv) {
     if (!model_path || !format || !dir) die("export: --model, --format and --out are required (see 'srlm export --help')");
     if (strcmp(format, "hf") != 0 && strcmp(format, "llama2c") != 0 && strcmp(format, "gguf") != 0)
         die("export: unknown --format '%s' (hf, llama2c, gguf)", format);
-    if (read_file(model_path, &data, &n) != 0) return 1;
+    if (ckpt_read(model_path, &data, &n) != 0) return 1;
     if ((why = ckpt_parse(&m, data, n, &meta))) die("%s: %s", model_path, why);
     free(data);
     export_tokenizer(&tok, tok_path, m.cfg.vocab_size);
@@ -6075,7 +6473,7 @@ static int cmd_import(int argc, char **argv) {
     uint8_t *data = NULL, *cfg = NULL;
     size_t n, cn;
     char *meta = NULL, hex[65];
-    if (wants_help(argc, argv)) { fputs(import_help, stdout); return 0; }
+    if (wants_help(argc, argv)) { free(o.used); fputs(import_help, stdout); return 0; }
     format = opt_str(&o, "--format", NULL);
     from = opt_str(&o, "--from", NULL);
     out = opt_str(&o, "--out", NULL);
@@ -6105,7 +6503,7 @@ static int cmd_import(int argc, char **argv) {
         die("import: unknown --format '%s' (hf, llama2c, gguf)", format);
     }
     free(data);
-    if (ckpt_save(out, &m, meta_opt ? meta_opt : meta, hex) != 0) return 1;
+    if (ckpt_save(out, &m, meta_opt ? meta_opt : meta, hex) != 0 || tokenizer_note_write(out, NULL) != 0) return 1;
     printf("%s  sha256 %s\n", out, hex);
     free(meta);
     model_free(&m);
@@ -6144,10 +6542,13 @@ int srlm_main(int argc, char **argv) {
     platform_binary_stdout(); /* the bytes srlm prints are the bytes it means, on Windows too */
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
         print_usage(argc < 2 ? stderr : stdout);
-        return argc < 2 ? 1 : 0;
+        return argc < 2 ? 1 : stdout_finish();
     }
     for (i = 0; i < N_COMMANDS; i++)
-        if (strcmp(argv[1], commands[i].name) == 0) return commands[i].run(argc - 2, argv + 2);
+        if (strcmp(argv[1], commands[i].name) == 0) {
+            int rc = commands[i].run(argc - 2, argv + 2);
+            return stdout_finish() ? 1 : rc;
+        }
     fprintf(stderr, "srlm: unknown command '%s'\n", argv[1]);
     print_usage(stderr);
     return 1;

@@ -17,4 +17,5 @@ cmp tiny_models/tokenizer.tok $out/tokenizer.tok && echo "ok   tokenizer matches
 echo "srlm train $m0args (this is the long part)"
 ./srlm train --data $out/data/corpus.txt --tokenizer $out/tokenizer.tok $m0args --out $out/m0.ckpt
 cmp tiny_models/m0.ckpt $out/m0.ckpt && echo "ok   M0 matches tiny_models/m0.ckpt"
+cmp tiny_models/m0.ckpt.tokenizer $out/m0.ckpt.tokenizer && echo "ok   M0's tokenizer record matches"
 echo "rebuilt and verified in $(( $(date +%s) - start )) s"

@@ -66,6 +66,23 @@ for f in $base/a/*.ckpt $base/a/*.jsonl $base/a/*.json $base/a/report.md; do
     if ! cmp -s "$f" "$g"; then same=0; echo "  differs after resume: $(basename $f)"; fi
 done
 [ $same -eq 1 ] && ok resume_reaches_same_bytes || bad resume_reaches_same_bytes
+# resume checks what it reuses (outputs.sha256): a stage output replaced by another (m2 by m1), a
+# truncated one (rm_sft.json, which the report reads back) and a stale temp file from a killed write;
+# the rerun redoes exactly those stages, says so, and reaches the uninterrupted run's bytes
+cp -r $base/a $base/d && rm -f $base/d/report.md
+cp $base/d/m1.ckpt $base/d/m2.ckpt
+head -c 40 $base/a/rm_sft.json > $base/d/rm_sft.json
+echo half > $base/d/m3.ckpt.4242.0.tmp
+if (run $base/d) > $base/d.out 2> $base/d.err && grep -q 'm2.ckpt does not match its recorded digest' $base/d.err \
+   && grep -q 'rm_sft.json does not match its recorded digest' $base/d.err && grep -q 'removed 1 temp file' $base/d.err \
+   && ! grep -q 'm1.ckpt does not match' $base/d.err && ! ls $base/d/*.tmp >/dev/null 2>&1; then
+    same=1
+    for f in $base/a/*.ckpt $base/a/*.jsonl $base/a/*.json $base/a/report.md; do cmp -s "$f" $base/d/$(basename $f) || same=0; done
+    [ $same -eq 1 ] && ok resume_redoes_damaged_outputs || bad "resume_redoes_damaged_outputs: other bytes"
+else
+    bad "resume_redoes_damaged_outputs: $(grep -v '^\[' $base/d.err | head -3; grep 'digest\|temp' $base/d.err | head -3)"
+fi
+
 # aiftK.candidates.jsonl: one line per kept prompt, every candidate, and an outcome per
 # prompt that agrees with the stats and with the pairs file (same prompts, same order)
 num() { sed -n "s/.*\"$2\": \([0-9]*\).*/\1/p" $1; }

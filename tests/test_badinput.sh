@@ -1,0 +1,90 @@
+#!/bin/sh
+# Bad input at the command line, as a user would type it (issue 23): one
+# clear line on stderr, a non-zero exit below 128 (never a crash), nothing
+# silent. Every input is made here. README "Robustness" lists these cases.
+set -u
+SRLM=${SRLM:-./srlm}
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+pass=0; fail=0
+ok() { pass=$((pass + 1)); echo "ok   $1"; }
+bad() { fail=$((fail + 1)); echo "FAIL $1"; }
+M0=tiny_models/m0.ckpt; TOK=tiny_models/tokenizer.tok
+
+# refuses NAME PATTERN CMD...: exit 1, exactly one stderr line, containing PATTERN
+refuses() {
+    name=$1; pat=$2; shift 2
+    "$@" >"$dir/out" 2>"$dir/err"
+    rc=$?
+    if [ $rc -eq 1 ] && [ "$(wc -l < "$dir/err")" -eq 1 ] && grep -q -- "$pat" "$dir/err"; then ok "$name"
+    else bad "$name (exit $rc): $(head -c 300 "$dir/err")"; fi
+}
+
+# defect 6: a full disk behind stdout is an error, not exit 0
+printf '{"instruction": "spell cat"}\n{"instruction": "spell dog"}\n' > "$dir/p.jsonl"
+$SRLM answer --model $M0 --tokenizer $TOK --input "$dir/p.jsonl" --max-new 4 > /dev/full 2>"$dir/err"; rc=$?
+[ $rc -eq 1 ] && grep -q "writing to standard output failed" "$dir/err" && ok stdout_full_answer_stdout || bad "stdout_full_answer_stdout (exit $rc): $(cat "$dir/err")"
+$SRLM info $M0 > /dev/full 2>"$dir/err"; rc=$?
+[ $rc -eq 1 ] && grep -q "writing to standard output failed" "$dir/err" && ok stdout_full_info || bad "stdout_full_info (exit $rc)"
+$SRLM train --help > /dev/full 2>"$dir/err"; rc=$?
+[ $rc -eq 1 ] && ok stdout_full_help || bad "stdout_full_help (exit $rc)"
+
+# defect 10: one over-long prompt is named and marked, the others answered
+long=$(i=0; while [ $i -lt 400 ]; do printf 'word%d ' $i; i=$((i + 1)); done)
+printf '{"instruction": "spell cat"}\n{"instruction": "%s"}\n{"instruction": "spell dog"}\n' "$long" > "$dir/long.jsonl"
+$SRLM answer --model $M0 --tokenizer $TOK --input "$dir/long.jsonl" --max-new 4 > "$dir/ans" 2>"$dir/err"; rc=$?
+if [ $rc -eq 0 ] && [ "$(wc -l < "$dir/ans")" -eq 3 ] && grep -q "long.jsonl: record 2: prompt of .* tokens does not fit" "$dir/err" \
+   && sed -n 2p "$dir/ans" | grep -q '"too_long": true' && ! sed -n 1p "$dir/ans" | grep -q too_long; then ok answer_long_prompt_marked
+else bad "answer_long_prompt_marked (exit $rc): $(head -c 300 "$dir/err")"; fi
+
+# defect 11: a batch larger than the old fixed array of 4096 rows
+i=0; while [ $i -lt 6 ]; do echo "{\"instruction\": \"say $i\", \"response\": \"ok $i\"}"; i=$((i + 1)); done > "$dir/sft.jsonl"
+if $SRLM sft --model $M0 --tokenizer $TOK --data "$dir/sft.jsonl" --out "$dir/s.ckpt" --batch 4097 --steps 1 --log-every 0 \
+        >/dev/null 2>"$dir/err"; then ok sft_batch_5000; else bad "sft_batch_5000: $(cat "$dir/err")"; fi
+
+# defect 12: a tokenizer that is not the model's, with the same vocabulary size
+[ -f "$dir/s.ckpt.tokenizer" ] && grep -q "^tokenizer sha256 $(sha256sum $TOK | cut -d' ' -f1)\$" "$dir/s.ckpt.tokenizer" \
+    && ok tokenizer_recorded || bad tokenizer_recorded
+cat srlm.c tokenizer.c > "$dir/corpus.txt"   # any corpus with enough pairs for 768 ids
+$SRLM tokenizer train --input "$dir/corpus.txt" --vocab 768 --out "$dir/other.tok" 2>/dev/null
+if [ "$(cmp -s "$dir/other.tok" $TOK; echo $?)" -eq 1 ]; then
+    refuses tokenizer_mismatch_refused "not the tokenizer" \
+        $SRLM answer --model "$dir/s.ckpt" --tokenizer "$dir/other.tok" --input "$dir/p.jsonl" --max-new 4
+else bad "tokenizer_mismatch_refused: could not make a second 768-id tokenizer"; fi
+cp $M0 "$dir/old.ckpt"   # no .tokenizer record beside it, as every checkpoint before the record existed
+if $SRLM answer --model "$dir/old.ckpt" --tokenizer "$dir/other.tok" --input "$dir/p.jsonl" --max-new 2 >/dev/null 2>"$dir/err"; then
+    ok older_checkpoint_without_record_loads; else bad "older_checkpoint_without_record_loads: $(cat "$dir/err")"; fi
+
+# defect 13: model options with --init
+printf 'some text to train on, some text to train on\n' > "$dir/t.txt"
+refuses train_init_model_options "with --init the checkpoint's own config is used" \
+    $SRLM train --init $M0 --tokenizer $TOK --data "$dir/t.txt" --out "$dir/x.ckpt" --dim 64 --layers 9 --steps 1
+
+# defect 15, 16: a device and a directory given as files
+refuses info_dev_zero "bad magic" $SRLM info /dev/zero
+refuses info_directory "is a directory" $SRLM info "$dir"
+refuses jsonl_directory "is a directory" $SRLM answer --model $M0 --tokenizer $TOK --input "$dir"
+
+# defect 17: a repeated flag is named as repeated
+refuses repeated_flag "option --steps is given twice" $SRLM train --data "$dir/t.txt" --out "$dir/x.ckpt" --steps 1 --steps 2
+
+# defect 19: an HF error names its file once
+mkdir -p "$dir/hf"
+$SRLM export --model $M0 --tokenizer $TOK --format hf --out "$dir/hf" >/dev/null 2>&1
+printf '\002\000\000\000\000\000\000\000{}' > "$dir/hf/model.safetensors"
+refuses hf_error_names_file_once "model.safetensors: no tensor" $SRLM import --format hf --from "$dir/hf" --out "$dir/y.ckpt"
+[ "$(grep -o 'model.safetensors' "$dir/err" | wc -l)" -eq 1 ] && ok hf_file_named_once || bad "hf_file_named_once: $(cat "$dir/err")"
+
+# JSON a C string cannot hold (defect 14), at the command line
+printf '{"instruction": "a\\u0000b"}\n' > "$dir/nul.jsonl"
+refuses json_nul_escape_refused 'nul.jsonl: record 1: "instruction": a string holds \\u0000' \
+    $SRLM answer --model $M0 --tokenizer $TOK --input "$dir/nul.jsonl"
+printf '{"instruction": "a\377b"}\n' > "$dir/utf8.jsonl"
+refuses json_bad_utf8_refused "not valid UTF-8" $SRLM answer --model $M0 --tokenizer $TOK --input "$dir/utf8.jsonl"
+
+# defect 18: --help frees what it allocated (LeakSanitizer in make test-sanitize); here: exit 0
+for c in train sample sft dpo judge answer eval-rm run vectors export import; do
+    $SRLM $c --help >/dev/null 2>"$dir/err" || bad "help_$c: $(cat "$dir/err")"
+done
+ok help_exits_0
+echo "#summary $pass $fail"
