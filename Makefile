@@ -2,6 +2,7 @@
 #
 #   make            build ./srlm and tiny_models/world
 #   make test       run every test; the last line is "N passed, M failed"
+#                   (test-cross and test-windows among them, where their tools are)
 #   make run        the main job on the shipped tiny model
 #   make bench      speed figures (never part of the tests)
 #
@@ -26,7 +27,7 @@ CORE_SRC = tensor.c tokenizer.c
 CORE_HDR = tensor.h tokenizer.h
 BUILD = build
 
-.PHONY: all test test-repro test-torch bench run clean tiny_models data
+.PHONY: all test test-repro test-torch test-cross test-windows bench run clean tiny_models data
 
 all: srlm tiny_models/world
 
@@ -53,6 +54,15 @@ test-repro: srlm
 
 test-torch: srlm
 	@sh tests/test_torch.sh
+
+# the cross matrix: gcc/clang -O0..-O3, native 256/512-bit, musl, i686, aarch64,
+# armhf, s390x under qemu-user, one golden digest (tests/cross.digests)
+test-cross:
+	@sh tests/test_cross.sh
+
+# srlm.exe (MinGW-w64) under wine: the reduced run gives tests/run_tiny.digests
+test-windows: all
+	@sh tests/test_windows.sh
 
 # --- benchmarks (figures, not pass/fail) ---
 BENCH_SRC = $(wildcard tests/bench_*.c)
