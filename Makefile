@@ -111,8 +111,12 @@ RUN_ARGS = --m0 $(M0) --tokenizer $(TOKENIZER) --template tiny_models/judge_temp
 # the similarity cut open prompts need, confident pairs only, RPO
 RECIPE_ARGS = --prompts 128 --candidates 8 --max-similarity 0.95 --min-margin 1 --min-chosen 4.5 --nll-weight 1
 
+# best of 8 (evaluation only, after the loop) for M1: about a minute of one core;
+# BESTOF=all (or a list such as m1,m2,m3) evaluates more models, a minute each
+BESTOF ?= m1
+
 run: all data
-	./srlm run --dir $(RUN_DIR) --preset $(PRESET) --seed $(SEED) $(RUN_ARGS) $(RECIPE_ARGS)
+	./srlm run --dir $(RUN_DIR) --preset $(PRESET) --seed $(SEED) $(RUN_ARGS) $(RECIPE_ARGS) --bestof-models $(BESTOF)
 
 clean:
 	rm -rf $(BUILD) srlm tiny_models/world runs

@@ -3204,6 +3204,10 @@ static void dpo_checkpoint(const char *init, const Tokenizer *tok, const char *p
  * grader standing in for GPT-4), which writes one {"grade": g} line per
  * answer. srlm only compares grades: head-to-head win/tie/loss with a
  * two-sided sign test, mean grade, exact-correct rate, response length.
+ * Correctness is the grader's verdict, read from its record: per pair, a
+ * sign test on it and the grade wins split into correctness and form. Best
+ * of N (after the loop) asks what a model could gain by choosing among its
+ * own samples with its own judge, against choosing with the grader.
  * ========================================================================== */
 
 /* Answers in chat format; returns malloc'd strings and token counts. Greedy
@@ -3366,6 +3370,117 @@ static HeadToHead head_to_head(const double *a, const double *b, int n) {
     return h;
 }
 
+/* --- correctness beside form ---
+ * A grade mixes two things: is the answer right, and how is it put. The
+ * grader says which answers are right: its record's "criteria" list names
+ * "correct" then (README, "JSONL data"). srlm never decides correctness
+ * itself; it reads that name, as a whole comma-separated item. */
+static int criteria_has(const char *list, const char *name) {
+    size_t n = strlen(name);
+    const char *p = list;
+    while (*p) {
+        const char *e = strchr(p, ',');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        if (len == n && memcmp(p, name, n) == 0) return 1;
+        if (!e) break;
+        p = e + 1;
+    }
+    return 0;
+}
+
+/* Is the answer of one grade record correct (the grader's verdict)? */
+static int grade_record_correct(const char *line, size_t len) {
+    JsonSpan v;
+    char *c;
+    int ok;
+    if (!json_get(line, line + len, "criteria", &v) || (c = json_string(v, NULL)) == NULL) return 0;
+    ok = criteria_has(c, "correct");
+    free(c);
+    return ok;
+}
+
+/* Per-prompt correctness of a against b: a paired sign test on "only a is
+ * right" vs "only b is right", and the grade wins and losses split by what
+ * moved. A correctness win: only the winner is right. A form win: both right
+ * or both wrong, so the grade moved on form alone. "other": the winner is
+ * wrong and the loser right (a grader whose grade can disagree with its
+ * verdict). */
+typedef struct {
+    int only_a, only_b; double p;            /* the correctness sign test */
+    int win_correct, win_form, win_other;    /* grade wins of a, split */
+    int loss_correct, loss_form, loss_other; /* grade losses of a, split */
+} CorrectSplit;
+
+static CorrectSplit correctness_split(const double *ga, const int *ca, const double *gb, const int *cb, int n) {
+    CorrectSplit s;
+    int i;
+    memset(&s, 0, sizeof s);
+    for (i = 0; i < n; i++) {
+        int a = ca[i] != 0, b = cb[i] != 0;
+        if (a && !b) s.only_a++;
+        if (b && !a) s.only_b++;
+        if (ga[i] > gb[i]) { if (a && !b) s.win_correct++; else if (a == b) s.win_form++; else s.win_other++; }
+        if (ga[i] < gb[i]) { if (b && !a) s.loss_correct++; else if (a == b) s.loss_form++; else s.loss_other++; }
+    }
+    s.p = sign_test_p(s.only_a, s.only_b);
+    return s;
+}
+
+/* --- best of N: what choosing among its own samples could buy a model ---
+ * Self-judge best of k: among samples 0..k-1 the one with the highest mean
+ * self-judged score; the earliest on ties; sample 0 when none has a score.
+ * Means are compared as stored (float), so a reader of the stored means
+ * picks the same sample. The grader (oracle) best of k: any of samples
+ * 0..k-1 is correct. */
+static int bestof_pick(const float *mean, const int *scored, int k) {
+    int j, best = -1;
+    for (j = 0; j < k; j++)
+        if (scored[j] && (best < 0 || mean[j] > mean[best])) best = j;
+    return best < 0 ? 0 : best;
+}
+
+static int bestof_oracle(const int *correct, int k) {
+    int j;
+    for (j = 0; j < k; j++) if (correct[j]) return 1;
+    return 0;
+}
+
+/* N samples per prompt at (T, top-p), each judged by the model itself as in
+ * AIFT (section 10, texts kept). Sample j of prompt i draws from
+ * hash64(hash64(seed, "bestof"), i*N + j), its judgments from
+ * hash64(hash64(seed, "bojudge"), i*N + j): the same streams whichever
+ * models are evaluated, and independent of batching. */
+static void bestof_sample(const Model *m, const Tokenizer *tok, const JudgeTemplate *jt, char *const *inst, int n, int N,
+                          int max_new, float temperature, float top_p, const JudgeConfig *jc, uint64_t seed,
+                          char **resp, int *ntok, Judgment *jud) {
+    int total = n * N, i, stops[2] = {TOK_EOT, TOK_EOS};
+    int **pids = xcalloc((size_t)total, sizeof(int *)), *plen = xcalloc((size_t)total, sizeof(int));
+    int **out = xcalloc((size_t)total, sizeof(int *)), *olen = xcalloc((size_t)total, sizeof(int));
+    uint64_t *seeds = xcalloc((size_t)total, sizeof(uint64_t));
+    char **ins = xcalloc((size_t)total, sizeof(char *));
+    GenConfig g;
+    Decoder d;
+    g.max_new = max_new; g.temperature = temperature; g.top_p = top_p; g.stops = stops; g.n_stops = 2;
+    for (i = 0; i < total; i++) {
+        if (i % N == 0) pids[i] = chat_prompt(tok, inst[i / N], &plen[i]);
+        else { pids[i] = pids[i - 1]; plen[i] = plen[i - 1]; }
+        seeds[i] = hash64(hash64(seed, 0x626573746f66ull), (uint64_t)i);
+        ins[i] = inst[i / N];
+    }
+    decoder_init(&d, &m->cfg, 64, 2048);
+    generate(m, &d, total, pids, plen, seeds, &g, out, olen);
+    for (i = 0; i < total; i++) {
+        resp[i] = decode_ids(tok, out[i], (size_t)olen[i], NULL);
+        ntok[i] = olen[i];
+        free(out[i]);
+        if (i % N == 0) free(pids[i]);
+        seeds[i] = hash64(hash64(seed, 0x626f6a75646765ull), (uint64_t)i);
+    }
+    judge_many(m, &d, tok, jt, total, ins, resp, seeds, jc, 1, jud);
+    decoder_free(&d);
+    free(pids); free(plen); free(out); free(olen); free(seeds); free(ins);
+}
+
 /* ==========================================================================
  * 15. The report: markdown tables beside the paper's numbers, and SVG charts
  * drawn here (plain SVG 1.1, no scripts, no fonts beyond the default).
@@ -3444,6 +3559,7 @@ typedef struct {
     int dpo_epochs, dpo_batch; float dpo_lr, dpo_lr_min, beta, label_smoothing, nll_weight;
     AiftConfig aift;
     int prompt_model_current, ablation, answer_max_new, eval_limit, rm_limit;
+    int bestof_n; const char *bestof_models; /* the best-of-N stage (evaluation only): N, and which models */
 } RunConfig;
 
 static void run_defaults(RunConfig *rc, const char *preset) {
@@ -3456,6 +3572,7 @@ static void run_defaults(RunConfig *rc, const char *preset) {
     rc->aift = aift_config_default();
     rc->aift.n_prompts = 512;
     rc->ablation = 1; rc->answer_max_new = 64; rc->eval_limit = 0;
+    rc->bestof_n = 8; rc->bestof_models = "m1";
     if (strcmp(preset, "tiny") == 0) {
         rc->sft_epochs = 1; rc->aift.n_prompts = 16; rc->dpo_epochs = 1; rc->dpo_batch = 4; rc->sft_batch = 8;
         rc->eval_limit = 16; rc->rm_limit = 12; rc->answer_max_new = 32; rc->aift.max_response_tokens = 32; rc->sft_epochs = 3;
@@ -3600,6 +3717,7 @@ static void run_fingerprint(const RunConfig *rc, Buf *b) {
         buf_printf(b, "aift-filter min_margin=%a min_chosen=%a\n", (double)rc->aift.min_margin, (double)rc->aift.min_chosen);
     buf_printf(b, "eval answer_max_new=%d limit=%d rm_limit=%d ablation=%d grader=%s\n", rc->answer_max_new, rc->eval_limit,
                rc->rm_limit, rc->ablation, rc->grader);
+    if (rc->bestof_n != 8) buf_printf(b, "bestof n=%d\n", rc->bestof_n); /* absent at the default: older run dirs stay valid */
     for (i = 0; i < 7; i++) {
         char hex[65];
         file_sha_hex(inputs[i], hex);
@@ -3763,6 +3881,78 @@ static void stage_answers(const RunConfig *rc, const Tokenizer *tok, const char 
     free(ans_path); free(grade_path);
 }
 
+/* Evaluation only, after the loop: best of N on the test prompts. The model
+ * samples N answers per prompt (the loop's candidate T and top-p) and judges
+ * each 3 times with its own judge, as AIFT does (bestof_X.jsonl, one line per
+ * sample, prompt-major); the grader grades every sample
+ * (bestof_grades_X.jsonl). It measures how far choosing by its own judgments
+ * could take a model, against choosing by the grader; nothing here flows
+ * back into training. */
+static void stage_bestof(const RunConfig *rc, const Tokenizer *tok, const JudgeTemplate *jt, const char *model_path,
+                         const char *name, uint64_t seed) {
+    char fn[64], *s_path, *g_path;
+    int N = rc->bestof_n;
+    snprintf(fn, sizeof fn, "bestof_%s.jsonl", name); s_path = run_path(rc, fn);
+    snprintf(fn, sizeof fn, "bestof_grades_%s.jsonl", name); g_path = run_path(rc, fn);
+    if (!path_exists(s_path)) {
+        Model m;
+        char **inst, **resp;
+        int n, n_all, *ntok, i, k, S = rc->aift.judge.samples;
+        Judgment *jud;
+        Buf b = {0, 0, 0};
+        double t0 = now_seconds();
+        fprintf(stderr, "[eval] %s: best of %d on the test prompts, self-judged\n", name, N);
+        ckpt_load(&m, model_path, NULL);
+        inst = load_field(rc->test, "instruction", &n_all);
+        n = rc->eval_limit > 0 && n_all > rc->eval_limit ? rc->eval_limit : n_all;
+        resp = xcalloc((size_t)(n * N + 1), sizeof(char *)); ntok = xcalloc((size_t)(n * N + 1), sizeof(int));
+        jud = xcalloc((size_t)(n * N + 1), sizeof(Judgment));
+        bestof_sample(&m, tok, jt, inst, n, N, rc->answer_max_new, rc->aift.resp_temperature, rc->aift.resp_top_p,
+                      &rc->aift.judge, seed, resp, ntok, jud);
+        for (i = 0; i < n * N; i++) {
+            const Judgment *jd = &jud[i];
+            int nj = jd->n_valid + jd->n_failed;
+            buf_printf(&b, "{\"index\": %d, \"sample\": %d, \"instruction\": ", i / N, i % N);
+            json_put_string(&b, inst[i / N], strlen(inst[i / N]));
+            buf_str(&b, ", \"response\": ");
+            json_put_string(&b, resp[i], strlen(resp[i]));
+            buf_printf(&b, ", \"tokens\": %d, \"judgments\": [", ntok[i]);
+            for (k = 0; k < nj; k++) {
+                if (k) buf_str(&b, ", ");
+                if (jd->sample_flag[k] & 2) json_put_string(&b, jd->judgments[k], strlen(jd->judgments[k]));
+                else buf_str(&b, "null"); /* JSON could not carry it exactly */
+            }
+            buf_str(&b, "], \"scores\": [");
+            for (k = 0; k < nj; k++) {
+                if (k) buf_str(&b, ", ");
+                if (jd->sample_flag[k] & 1) buf_printf(&b, "%.9g", (double)jd->sample_score[k]);
+                else buf_str(&b, "null");
+            }
+            if (jd->has_score) buf_printf(&b, "], \"mean\": %.9g}\n", (double)jd->score);
+            else buf_str(&b, "], \"mean\": null}\n");
+        }
+        if (write_file_atomic(s_path, b.p ? b.p : (uint8_t *)"", b.n) != 0) exit(1);
+        fprintf(stderr, "[eval] %s: %d samples and %d self-judgments in %.0f s\n", name, n * N, n * N * S, now_seconds() - t0);
+        for (i = 0; i < n * N; i++) { free(resp[i]); judgment_free(&jud[i], S); }
+        free(resp); free(ntok); free(jud); free(b.p);
+        free_strings(inst, n_all);
+        model_free(&m);
+        remove(g_path); /* grades always follow their samples */
+    }
+    if (!path_exists(g_path)) {
+        Jsonl j;
+        double *g;
+        int *c;
+        jsonl_load(&j, s_path);
+        g = xcalloc((size_t)j.count + 1, sizeof(double)); c = xcalloc((size_t)j.count + 1, sizeof(int));
+        if (j.count > 0) grade_with(rc->grader, s_path, g_path, j.count, g, c);
+        else if (write_file_atomic(g_path, (const uint8_t *)"", 0) != 0) exit(1);
+        free(g); free(c);
+        jsonl_free(&j);
+    }
+    free(s_path); free(g_path);
+}
+
 /* Evaluation only, after the loop: the grader grades the chosen and the
  * rejected response of every AIFT pair (audit_aiftN.jsonl, chosen then
  * rejected per pair). This measures the paper's premise directly, whether
@@ -3856,7 +4046,12 @@ static double json_file_number(const char *path, const char *key) {
     return x;
 }
 
-typedef struct { int n; double *grade; int *correct; double mean_grade, correct_rate, mean_bytes, mean_tokens; } ModelEval;
+typedef struct {
+    int n, n_correct;
+    double *grade; int *correct; /* per prompt: the grader's grade and its verdict (criteria_has "correct") */
+    char **category;             /* per prompt: the grader's optional "category" (NULL when absent) */
+    double mean_grade, correct_rate, mean_bytes, mean_tokens;
+} ModelEval;
 
 static ModelEval load_eval(const RunConfig *rc, const char *name) {
     ModelEval e;
@@ -3869,20 +4064,22 @@ static ModelEval load_eval(const RunConfig *rc, const char *name) {
     jsonl_load(&a, ap); jsonl_load(&g, gp);
     if (a.count != g.count) die("%s and %s disagree in length", ap, gp);
     e.n = a.count;
-    e.grade = xcalloc((size_t)e.n, sizeof(double)); e.correct = xcalloc((size_t)e.n, sizeof(int));
+    e.grade = xcalloc((size_t)e.n + 1, sizeof(double)); e.correct = xcalloc((size_t)e.n + 1, sizeof(int));
+    e.category = xcalloc((size_t)e.n + 1, sizeof(char *));
     for (i = 0; i < e.n; i++) {
         JsonSpan v;
         double tk = 0;
-        char *r = jsonl_str(&a, i, "response"), *c;
+        char *r = jsonl_str(&a, i, "response");
         e.mean_bytes += (double)strlen(r) / e.n;
         free(r);
         if (json_get(a.line[i], a.line[i] + a.len[i], "tokens", &v) && json_number(v, &tk)) e.mean_tokens += tk / e.n;
         if (!json_get(g.line[i], g.line[i] + g.len[i], "grade", &v) || !json_number(v, &e.grade[i])) die("%s: bad grade", gp);
         e.mean_grade += e.grade[i] / e.n;
-        if (json_get(g.line[i], g.line[i] + g.len[i], "criteria", &v) && (c = json_string(v, NULL)) != NULL) {
-            e.correct[i] = strstr(c, "correct") != NULL;
-            free(c);
-        }
+        e.correct[i] = grade_record_correct(g.line[i], g.len[i]);
+        e.n_correct += e.correct[i];
+        if (json_get(g.line[i], g.line[i] + g.len[i], "category", &v) && !(v.end - v.p == 4 && memcmp(v.p, "null", 4) == 0) &&
+            (e.category[i] = json_string(v, NULL)) == NULL)
+            die("%s: record %d: \"category\" is not a string", gp, i + 1);
         e.correct_rate += (double)e.correct[i] / e.n;
     }
     jsonl_free(&a); jsonl_free(&g);
@@ -3915,6 +4112,207 @@ static void write_text(const RunConfig *rc, const char *name, const Buf *b) {
 static const char *model_names[] = {"sft", "m1", "m2", "m3", "m2pos"};
 static const char *model_labels[] = {"SFT baseline", "M1", "M2", "M3", "M2 positive-only"};
 
+/* --- correctness and best of N, read back for the report --- */
+
+/* One model's best-of-N results: per sample (prompt-major) the stored mean
+ * self-judged score (scored = 0 when none parsed), the grade and verdict. */
+typedef struct { int n, N; float *mean; int *scored; double *grade; int *correct; } BestOf;
+
+static void bestof_free(BestOf *bo) { free(bo->mean); free(bo->scored); free(bo->grade); free(bo->correct); }
+
+static void bestof_load(const RunConfig *rc, const char *name, int n, BestOf *bo) {
+    char fn[64], *sp, *gp;
+    Jsonl s, g;
+    int i, N = rc->bestof_n;
+    snprintf(fn, sizeof fn, "bestof_%s.jsonl", name); sp = run_path(rc, fn);
+    snprintf(fn, sizeof fn, "bestof_grades_%s.jsonl", name); gp = run_path(rc, fn);
+    jsonl_load(&s, sp); jsonl_load(&g, gp);
+    if (s.count != n * N) die("%s: %d samples, want %d prompts x %d", sp, s.count, n, N);
+    if (g.count != s.count) die("%s: %d grades for %d samples in %s", gp, g.count, s.count, sp);
+    bo->n = n; bo->N = N;
+    bo->mean = xcalloc((size_t)s.count + 1, sizeof(float)); bo->scored = xcalloc((size_t)s.count + 1, sizeof(int));
+    bo->grade = xcalloc((size_t)s.count + 1, sizeof(double)); bo->correct = xcalloc((size_t)s.count + 1, sizeof(int));
+    for (i = 0; i < s.count; i++) {
+        JsonSpan v;
+        double x, ix, jx;
+        if (!json_get(s.line[i], s.line[i] + s.len[i], "index", &v) || !json_number(v, &ix) ||
+            !json_get(s.line[i], s.line[i] + s.len[i], "sample", &v) || !json_number(v, &jx) ||
+            ix != (double)(i / N) || jx != (double)(i % N))
+            die("%s: record %d is not prompt %d, sample %d", sp, i + 1, i / N, i % N);
+        if (!json_get(s.line[i], s.line[i] + s.len[i], "mean", &v)) die("%s: record %d has no \"mean\"", sp, i + 1);
+        if (json_number(v, &x)) { bo->mean[i] = (float)x; bo->scored[i] = 1; }
+        else if (!(v.end - v.p == 4 && memcmp(v.p, "null", 4) == 0)) die("%s: record %d: \"mean\" is not a number or null", sp, i + 1);
+        if (!json_get(g.line[i], g.line[i] + g.len[i], "grade", &v) || !json_number(v, &bo->grade[i]))
+            die("%s: record %d has no numeric \"grade\"", gp, i + 1);
+        bo->correct[i] = grade_record_correct(g.line[i], g.len[i]);
+    }
+    jsonl_free(&s); jsonl_free(&g);
+    free(sp); free(gp);
+}
+
+/* k = 1, 2, 4, ... below N, then N: the best-of-k columns. */
+static int bestof_ks(int N, int *ks) {
+    int k, nk = 0;
+    for (k = 1; k < N; k *= 2) ks[nk++] = k;
+    ks[nk++] = N;
+    return nk;
+}
+
+/* Correct counts over the prompts of one category (cat < 0: all): greedy,
+ * self-judge best of ks[t], grader best of ks[t]. */
+typedef struct { int prompts, greedy, self[8], oracle[8]; } BestOfCounts;
+
+static BestOfCounts bestof_count(const BestOf *bo, const int *greedy_correct, const int *cat_of, int cat, const int *ks, int nk) {
+    BestOfCounts c;
+    int i, t, N = bo->N;
+    memset(&c, 0, sizeof c);
+    for (i = 0; i < bo->n; i++) {
+        if (cat >= 0 && cat_of[i] != cat) continue;
+        c.prompts++;
+        c.greedy += greedy_correct[i] != 0;
+        for (t = 0; t < nk; t++) {
+            c.self[t] += bo->correct[i * N + bestof_pick(bo->mean + i * N, bo->scored + i * N, ks[t])] != 0;
+            c.oracle[t] += bestof_oracle(bo->correct + i * N, ks[t]);
+        }
+    }
+    return c;
+}
+
+static double pct(int num, int den) { return den > 0 ? 100.0 * num / den : 0.0; }
+
+/* Which models the best-of stage evaluates: --bestof-models, "all" or a
+ * comma list of model file names (sft, m1, m2, m3, m2pos). */
+static int bestof_wanted(const RunConfig *rc, const char *name) {
+    return rc->bestof_n > 0 && (strcmp(rc->bestof_models, "all") == 0 || criteria_has(rc->bestof_models, name));
+}
+
+/* eval.jsonl (format "srlm eval", version 1): every per-prompt number the
+ * correctness and best-of tables are computed from, so that an outside
+ * harness can recompute them (README, "Run directory"). */
+static void eval_jsonl(Buf *b, const RunConfig *rc, const ModelEval *ev, int n_models, const BestOf *bo, const int *has_bo,
+                       const int *ks, int nk) {
+    int i, m, k, n = ev[0].n, N = rc->bestof_n;
+    buf_printf(b, "{\"format\": \"srlm eval\", \"version\": 1, \"prompts\": %d, \"models\": [", n);
+    for (m = 0; m < n_models; m++) buf_printf(b, "%s\"%s\"", m ? ", " : "", model_names[m]);
+    buf_printf(b, "], \"bestof_n\": %d, \"bestof_ks\": [", N);
+    for (k = 0; k < nk; k++) buf_printf(b, "%s%d", k ? ", " : "", ks[k]);
+    buf_str(b, "], \"bestof_models\": [");
+    for (m = 0, k = 0; m < n_models; m++) if (has_bo[m]) buf_printf(b, "%s\"%s\"", k++ ? ", " : "", model_names[m]);
+    buf_str(b, "]}\n");
+    for (i = 0; i < n; i++) {
+        buf_printf(b, "{\"index\": %d, \"category\": ", i);
+        if (ev[0].category[i]) json_put_string(b, ev[0].category[i], strlen(ev[0].category[i]));
+        else buf_str(b, "null");
+        buf_str(b, ", \"grade\": [");
+        for (m = 0; m < n_models; m++) buf_printf(b, "%s%.17g", m ? ", " : "", ev[m].grade[i]);
+        buf_str(b, "], \"correct\": [");
+        for (m = 0; m < n_models; m++) buf_printf(b, "%s%d", m ? ", " : "", ev[m].correct[i]);
+        buf_str(b, "], \"bestof\": {");
+        for (m = 0, k = 0; m < n_models; m++) {
+            const BestOf *o = &bo[m];
+            int j;
+            if (!has_bo[m]) continue;
+            buf_printf(b, "%s\"%s\": {\"mean\": [", k++ ? ", " : "", model_names[m]);
+            for (j = 0; j < N; j++) {
+                if (j) buf_str(b, ", ");
+                if (o->scored[i * N + j]) buf_printf(b, "%.9g", (double)o->mean[i * N + j]);
+                else buf_str(b, "null");
+            }
+            buf_str(b, "], \"grade\": [");
+            for (j = 0; j < N; j++) buf_printf(b, "%s%.17g", j ? ", " : "", o->grade[i * N + j]);
+            buf_str(b, "], \"correct\": [");
+            for (j = 0; j < N; j++) buf_printf(b, "%s%d", j ? ", " : "", o->correct[i * N + j]);
+            buf_str(b, "]}");
+        }
+        buf_str(b, "}}\n");
+    }
+}
+
+/* Correct % per model (and category), and every head-to-head pair split by
+ * correctness: the sign test on per-prompt correctness, and grade wins and
+ * losses split into correctness and form. */
+static void report_correctness(Buf *r, const ModelEval *ev, int n_models, char lab[][48], const CorrectSplit *cs, int n_cmp,
+                               const char *const *cats, int n_cat, const int *cat_of) {
+    int i, k, c, n = ev[0].n;
+    buf_printf(r, "\n## Correctness and form\n\nAn answer is correct when the grader says so (`correct` among its record's "
+                  "`criteria`); a grade also scores form. Correct %% on the %d held-out prompts", n);
+    buf_str(r, n_cat ? ", overall and per category (the grader's `category`):\n\n| model | correct | correct %" :
+                       ":\n\n| model | correct | correct %");
+    for (c = 0; c < n_cat; c++) buf_printf(r, " | %s %%", cats[c]);
+    buf_str(r, " |\n|---|---|---|");
+    for (c = 0; c < n_cat; c++) buf_str(r, "---|");
+    buf_str(r, "\n");
+    for (i = 0; i < n_models; i++) {
+        buf_printf(r, "| %s | %d/%d | %.1f |", model_labels[i], ev[i].n_correct, n, pct(ev[i].n_correct, n));
+        for (c = 0; c < n_cat; c++) {
+            int num = 0, den = 0;
+            for (k = 0; k < n; k++) if (cat_of[k] == c) { den++; num += ev[i].correct[k]; }
+            buf_printf(r, " %.1f |", pct(num, den));
+        }
+        buf_str(r, "\n");
+    }
+    buf_str(r, "\nEach pair on correctness alone: prompts where only the left model's answer is correct against only the right "
+               "model's, with the two-sided sign test; and its grade wins (losses) split into *correctness* (only the winner "
+               "is correct) and *form* (both correct or both wrong: the grade moved on form). *Other*: the winner is wrong "
+               "and the loser correct.\n\n"
+               "| pair | only left correct / only right correct | p | grade wins: correctness / form / other | "
+               "grade losses: correctness / form / other |\n|---|---|---|---|---|\n");
+    for (k = 0; k < n_cmp; k++)
+        buf_printf(r, "| %s | %d / %d | %.2g | %d / %d / %d | %d / %d / %d |\n", lab[k], cs[k].only_a, cs[k].only_b, cs[k].p,
+                   cs[k].win_correct, cs[k].win_form, cs[k].win_other, cs[k].loss_correct, cs[k].loss_form, cs[k].loss_other);
+}
+
+/* The best-of-N tables: greedy / self-judge best of N / grader best of N
+ * correct % per model and category, and best of k for each k. */
+static void report_bestof(Buf *r, Buf *summary, const RunConfig *rc, const ModelEval *ev, int n_models, const BestOf *bo,
+                          const int *has_bo, const int *ks, int nk, const char *const *cats, int n_cat, const int *cat_of) {
+    int i, c, t, N = rc->bestof_n;
+    buf_printf(r, "\n## Best of %d (evaluation only)\n\nEach model samples %d answers per held-out prompt (T %g, top-p %g, "
+                  "as the loop's candidates) and judges each %d times with its own judge, as in the loop. *Self-judge best "
+                  "of k*: the correct %% of the sample with the highest mean self-judged score among the first k (the "
+                  "earliest on ties; the first when none has a score). *Grader best of k*: the %% of prompts where any of "
+                  "the first k samples is correct (the oracle). Greedy: the answers above. Nothing here enters training.\n\n"
+                  "| model | prompts | greedy %% | self-judge best of %d %% | grader best of %d %% |\n|---|---|---|---|---|\n",
+               N, N, (double)rc->aift.resp_temperature, (double)rc->aift.resp_top_p, rc->aift.judge.samples, N, N);
+    for (i = 0; i < n_models; i++) {
+        if (!has_bo[i]) continue;
+        for (c = -1; c < n_cat; c++) {
+            int cat = c;
+            BestOfCounts bc = bestof_count(&bo[i], ev[i].correct, cat_of, cat, ks, nk);
+            buf_printf(r, "| %s %s | %d | %.1f | %.1f | %.1f |\n", model_labels[i], cat >= 0 ? cats[c] : "all", bc.prompts,
+                       pct(bc.greedy, bc.prompts), pct(bc.self[nk - 1], bc.prompts), pct(bc.oracle[nk - 1], bc.prompts));
+            if (cat >= 0) {
+                buf_printf(summary, "  %-10s greedy %5.1f  self-judge %5.1f  grader %5.1f\n", cats[c], pct(bc.greedy, bc.prompts),
+                           pct(bc.self[nk - 1], bc.prompts), pct(bc.oracle[nk - 1], bc.prompts));
+                continue;
+            }
+            buf_printf(summary, "%s best of %d, correct %%: greedy %.1f, self-judge %.1f, grader %.1f | best of k =", model_labels[i],
+                       N, pct(bc.greedy, bc.prompts), pct(bc.self[nk - 1], bc.prompts), pct(bc.oracle[nk - 1], bc.prompts));
+            for (t = 0; t < nk; t++) buf_printf(summary, "%s%d", t ? "/" : " ", ks[t]);
+            buf_str(summary, ": self-judge");
+            for (t = 0; t < nk; t++) buf_printf(summary, "%s%.1f", t ? "/" : " ", pct(bc.self[t], bc.prompts));
+            buf_str(summary, ", grader");
+            for (t = 0; t < nk; t++) buf_printf(summary, "%s%.1f", t ? "/" : " ", pct(bc.oracle[t], bc.prompts));
+            buf_str(summary, "\n");
+        }
+    }
+    buf_str(r, "\nBest of k, all prompts, correct %:\n\n| model | chooser |");
+    for (t = 0; t < nk; t++) buf_printf(r, " k = %d |", ks[t]);
+    buf_str(r, "\n|---|---|");
+    for (t = 0; t < nk; t++) buf_str(r, "---|");
+    buf_str(r, "\n");
+    for (i = 0; i < n_models; i++) {
+        BestOfCounts bc;
+        if (!has_bo[i]) continue;
+        bc = bestof_count(&bo[i], ev[i].correct, cat_of, -1, ks, nk);
+        buf_printf(r, "| %s | self-judge |", model_labels[i]);
+        for (t = 0; t < nk; t++) buf_printf(r, " %.1f |", pct(bc.self[t], bc.prompts));
+        buf_printf(r, "\n| %s | grader |", model_labels[i]);
+        for (t = 0; t < nk; t++) buf_printf(r, " %.1f |", pct(bc.oracle[t], bc.prompts));
+        buf_str(r, "\n");
+    }
+}
+
 static void run_report(const RunConfig *rc, int n_models, Buf *summary) {
     static const struct { int a, b; const char *paper; } cmp[] = {
         {1, 0, "30.5 / 38.7 / 30.9"}, {2, 0, "49.2 / 36.3 / 14.5"}, {3, 0, "62.5 / 27.7 / 9.8"},
@@ -3924,12 +4322,29 @@ static void run_report(const RunConfig *rc, int n_models, Buf *summary) {
                                      "80.4 / 44.3 / 14.3 / 0.331 / 0.315", "81.7 / 43.2 / 14.3 / 0.349 / 0.324", "-"};
     ModelEval ev[5];
     HeadToHead h[8];
-    const char *labels[8];
+    CorrectSplit cs[8];
+    BestOf bo[5];
+    int has_bo[5], ks[8], nk = bestof_ks(rc->bestof_n, ks), *cat_of, n_cat = 0, any_bo = 0;
+    const char *labels[8], *cats[64];
     char lab[8][48];
     Buf r = {0, 0, 0}, svg = {0, 0, 0};
     int i, n_cmp = 0, k;
     double pacc[5], best[5];
     for (i = 0; i < n_models; i++) ev[i] = load_eval(rc, model_names[i]);
+    for (i = 1; i < n_models; i++) if (ev[i].n != ev[0].n) die("answers_%s.jsonl: %d answers, answers_%s.jsonl %d", model_names[i], ev[i].n, model_names[0], ev[0].n);
+    /* categories in order of first appearance, from the grader's records of the first model's answers */
+    cat_of = xcalloc((size_t)ev[0].n + 1, sizeof(int));
+    for (i = 0; i < ev[0].n; i++) {
+        cat_of[i] = -1;
+        if (!ev[0].category[i]) continue;
+        for (k = 0; k < n_cat && strcmp(cats[k], ev[0].category[i]) != 0; k++) {}
+        if (k == n_cat) { if (n_cat == 64) die("grades_%s.jsonl: more than 64 categories", model_names[0]); cats[n_cat++] = ev[0].category[i]; }
+        cat_of[i] = k;
+    }
+    for (i = 0; i < n_models; i++) {
+        has_bo[i] = bestof_wanted(rc, model_names[i]);
+        if (has_bo[i]) { bestof_load(rc, model_names[i], ev[0].n, &bo[i]); any_bo = 1; }
+    }
     buf_printf(&r, "# srlm run report\n\nPreset `%s`, seed %llu. Settings and input digests: `run.cfg`. "
                    "Every number below is recomputed from the files in this directory.\n\n", rc->preset,
                (unsigned long long)rc->seed);
@@ -3946,19 +4361,23 @@ static void run_report(const RunConfig *rc, int n_models, Buf *summary) {
     buf_printf(&r, "\n## Head-to-head on %d held-out prompts\n\nThe grader scores each answer 0-5; the higher grade wins, "
                    "equal grades tie. p is the two-sided sign test on wins vs losses.\n\n"
                    "| pair | win %% | tie %% | loss %% | W/T/L | p | paper win / tie / loss %% |\n|---|---|---|---|---|---|---|\n", ev[0].n);
-    buf_str(summary, "\nhead-to-head            win%   tie%  loss%   p\n");
+    buf_str(summary, "\ncorrect %:");
+    for (i = 0; i < n_models; i++) buf_printf(summary, "%s %s %.1f", i ? "," : "", model_labels[i], pct(ev[i].n_correct, ev[i].n));
+    buf_str(summary, "\n\nhead-to-head            win%   tie%  loss%   p        | correct: only-left/only-right  p        | grade wins: correctness/form\n");
     for (k = 0; k < (int)(sizeof cmp / sizeof cmp[0]); k++) {
         int a = cmp[k].a, b = cmp[k].b, n;
         if (a >= n_models || b >= n_models) continue;
         h[n_cmp] = head_to_head(ev[a].grade, ev[b].grade, ev[0].n);
+        cs[n_cmp] = correctness_split(ev[a].grade, ev[a].correct, ev[b].grade, ev[b].correct, ev[0].n);
         n = ev[0].n ? ev[0].n : 1;
         snprintf(lab[n_cmp], sizeof lab[n_cmp], "%s vs %s", model_labels[a], model_labels[b]);
         labels[n_cmp] = lab[n_cmp];
         buf_printf(&r, "| %s | %.1f | %.1f | %.1f | %d/%d/%d | %.2g | %s |\n", lab[n_cmp], 100.0 * h[n_cmp].win / n,
                    100.0 * h[n_cmp].tie / n, 100.0 * h[n_cmp].loss / n, h[n_cmp].win, h[n_cmp].tie, h[n_cmp].loss,
                    h[n_cmp].p, cmp[k].paper);
-        buf_printf(summary, "%-22s %5.1f  %5.1f  %5.1f   %.2g\n", lab[n_cmp], 100.0 * h[n_cmp].win / n,
-                   100.0 * h[n_cmp].tie / n, 100.0 * h[n_cmp].loss / n, h[n_cmp].p);
+        buf_printf(summary, "%-22s %5.1f  %5.1f  %5.1f   %-8.2g |          %3d/%-3d          %-8.2g |         %3d/%d\n", lab[n_cmp],
+                   100.0 * h[n_cmp].win / n, 100.0 * h[n_cmp].tie / n, 100.0 * h[n_cmp].loss / n, h[n_cmp].p,
+                   cs[n_cmp].only_a, cs[n_cmp].only_b, cs[n_cmp].p, cs[n_cmp].win_correct, cs[n_cmp].win_form);
         n_cmp++;
     }
     svg_winrate(&svg, n_cmp, labels, h);
@@ -3968,8 +4387,12 @@ static void run_report(const RunConfig *rc, int n_models, Buf *summary) {
     for (i = 0; i < n_models; i++)
         buf_printf(&r, "| %s | %.3f | %.1f | %.1f | %.1f |\n", model_labels[i], ev[i].mean_grade, 100.0 * ev[i].correct_rate,
                    ev[i].mean_bytes, ev[i].mean_tokens);
-    buf_str(&r, "\nThe paper's responses grow with each iteration (M1 1,092, M2 1,552, M3 2,552, unit unverified).\n\n"
-                "## Reward modelling on held-out ranked sets\n\n"
+    buf_str(&r, "\nThe paper's responses grow with each iteration (M1 1,092, M2 1,552, M3 2,552, unit unverified).\n");
+    report_correctness(&r, ev, n_models, lab, cs, n_cmp, cats, n_cat, cat_of);
+    if (any_bo) report_bestof(&r, summary, rc, ev, n_models, bo, has_bo, ks, nk, cats, n_cat, cat_of);
+    eval_jsonl(&svg, rc, ev, n_models, bo, has_bo, ks, nk);
+    write_text(rc, "eval.jsonl", &svg); svg.n = 0;
+    buf_str(&r, "\n## Reward modelling on held-out ranked sets\n\n"
                 "| model | pairwise acc % | 5-best % | exact match % | Spearman | Kendall tau | judge parse failures % | paper (acc / 5-best / exact / rho / tau) |\n"
                 "|---|---|---|---|---|---|---|---|\n");
     buf_str(summary, "\nreward model      pair-acc%  5-best%  exact%  spearman  kendall  parse-fail%\n");
@@ -4052,7 +4475,11 @@ static void run_report(const RunConfig *rc, int n_models, Buf *summary) {
         free(l2); free(a2); free(l3); free(a3); free(p2); free(p3);
     }
     write_text(rc, "report.md", &r);
-    for (i = 0; i < n_models; i++) { free(ev[i].grade); free(ev[i].correct); }
+    for (i = 0; i < n_models; i++) {
+        free(ev[i].grade); free(ev[i].correct); free_strings(ev[i].category, ev[i].n);
+        if (has_bo[i]) bestof_free(&bo[i]);
+    }
+    free(cat_of);
     free(r.p); free(svg.p);
 }
 
@@ -4074,7 +4501,10 @@ static const char *run_help =
     "                     punctuation) to a seed or kept prompt\n"
     "  --min-margin 0     keep a self-judged pair only if its score gap >= this (0 = the paper)\n"
     "  --min-chosen 0     ... and its chosen score >= this (0 = the paper)\n"
-    "  --no-ablation      skip the positive-only ablation\n";
+    "  --no-ablation      skip the positive-only ablation\n"
+    "  --bestof 8         best of N (evaluation only): N samples per test prompt, each\n"
+    "                     self-judged; 0 = off\n"
+    "  --bestof-models m1 the models it evaluates: all, or a comma list of sft m1 m2 m3 m2pos\n";
 
 static int cmd_run(int argc, char **argv) {
     Opts o = opts_make(argc, argv, "run");
@@ -4112,7 +4542,22 @@ static int cmd_run(int argc, char **argv) {
     rc.aift.min_chosen = opt_float(&o, "--min-chosen", rc.aift.min_chosen, 0.0f, 5.0f);
     rc.dropout = opt_float(&o, "--dropout", rc.dropout, 0.0f, 0.9f);
     if (opt_flag(&o, "--no-ablation")) rc.ablation = 0;
+    rc.bestof_n = opt_int(&o, "--bestof", rc.bestof_n, 0, 64);
+    rc.bestof_models = opt_str(&o, "--bestof-models", rc.bestof_models);
     opts_done(&o);
+    if (strcmp(rc.bestof_models, "all") != 0) {  /* every name a model the run makes */
+        const char *q = rc.bestof_models;
+        for (;;) {
+            const char *e = strchr(q, ',');
+            size_t len = e ? (size_t)(e - q) : strlen(q);
+            int m, known = 0;
+            for (m = 0; m < 5; m++) if (strlen(model_names[m]) == len && memcmp(model_names[m], q, len) == 0) known = m + 1;
+            if (!known) die("run: --bestof-models: unknown model \"%.*s\" (all, or a comma list of sft m1 m2 m3 m2pos)", (int)len, q);
+            if (known == 5 && !rc.ablation) die("run: --bestof-models m2pos needs the ablation (drop --no-ablation)");
+            if (!e) break;
+            q = e + 1;
+        }
+    }
     if (!rc.dir || !rc.m0 || !rc.tokenizer || !rc.template_path || !rc.ift || !rc.eft || !rc.test || !rc.ranked || !rc.grader)
         die("run: --dir --m0 --tokenizer --template --ift --eft --test --ranked --grader are required (see --help)");
     {   /* a malformed --grader fails now, not after hours of training */
@@ -4170,6 +4615,15 @@ static int cmd_run(int argc, char **argv) {
     }
     stage_pair_audit(&rc, p_a1, 1);
     stage_pair_audit(&rc, p_a2, 2);
+    for (i = 0; i < n_models; i++) {   /* best of N: evaluation only, after everything the loop trains */
+        char fn[32], *p;
+        if (!bestof_wanted(&rc, model_names[i])) continue;
+        snprintf(fn, sizeof fn, "%s.ckpt", model_names[i]);
+        p = run_path(&rc, fn);
+        fprintf(stderr, "[8/9 eval] %s best of %d\n", model_labels[i], rc.bestof_n);
+        stage_bestof(&rc, &tok, &jt, p, model_names[i], hash64(rc.seed, 9));
+        free(p);
+    }
     /* 9: report */
     run_report(&rc, n_models, &summary);
     fprintf(stderr, "[9/9 report] %s/report.md (%.0f s)\n", rc.dir, now_seconds() - t0);

@@ -367,6 +367,92 @@ static void test_rouge_l(void) {
 
 /* The optional confidence filter on self-judged pairs: off by default (every
  * untied pair kept, as the paper), and each bound applied on its own. */
+/* Correctness comes from the grader's criteria list, name by name. */
+static void test_criteria_correct(void) {
+    const char *rec[] = {
+        "{\"grade\": 5, \"criteria\": \"relevant,substantial,useful,correct,impeccable\"}",
+        "{\"grade\": 4, \"criteria\": \"correct\"}",
+        "{\"grade\": 3, \"criteria\": \"relevant,substantial,useful\"}",
+        "{\"grade\": 1, \"criteria\": \"incorrect,correctness,correct-ish\"}",
+        "{\"grade\": 0, \"criteria\": \"\"}",
+        "{\"grade\": 5}"};
+    int want[] = {1, 1, 0, 0, 0, 0}, i;
+    for (i = 0; i < 6; i++)
+        CHECK(grade_record_correct(rec[i], strlen(rec[i])) == want[i], "record %d: %s", i, rec[i]);
+    CHECK(criteria_has("a,b,c", "c") && criteria_has("a,b,c", "a") && !criteria_has("a,b,c", "") && !criteria_has("", "a"),
+          "criteria_has");
+}
+
+/* The split on a hand-made table: every kind of (grade order, verdict pair)
+ * once, and a planted wrong grade moves exactly the counts it should. */
+static void test_correctness_split(void) {
+    /* prompt:          0  1  2  3  4  5  6  7  8 */
+    double ga[9] = {    5, 4, 3, 5, 3, 3, 4, 3, 0};
+    int    ca[9] = {    1, 1, 0, 1, 0, 0, 1, 0, 1};
+    double gb[9] = {    3, 5, 2, 4, 5, 3, 4, 3, 3};
+    int    cb[9] = {    0, 1, 0, 1, 1, 0, 1, 0, 0};
+    /* 0: win, correctness; 1: loss, form; 2: win, form; 3: win, form; 4: loss, correctness;
+     * 5-7: ties; 8: a grade-0 answer the grader calls correct loses to a wrong one: loss, other */
+    CorrectSplit s = correctness_split(ga, ca, gb, cb, 9);
+    CHECK(s.only_a == 2 && s.only_b == 1, "only_a %d only_b %d", s.only_a, s.only_b);
+    CHECK(s.win_correct == 1 && s.win_form == 2 && s.win_other == 0, "wins %d/%d/%d", s.win_correct, s.win_form, s.win_other);
+    CHECK(s.loss_correct == 1 && s.loss_form == 1 && s.loss_other == 1, "losses %d/%d/%d", s.loss_correct, s.loss_form,
+          s.loss_other);
+    CHECK(s.p == sign_test_p(2, 1), "p %g", s.p);
+    gb[2] = 5; cb[2] = 1; /* planted: b's answer 2 graded right */
+    s = correctness_split(ga, ca, gb, cb, 9);
+    CHECK(s.only_b == 2 && s.win_form == 1 && s.loss_correct == 2, "after planting: only_b %d, win_form %d, loss_correct %d",
+          s.only_b, s.win_form, s.loss_correct);
+}
+
+/* Best of k: highest stored mean among the first k, earliest on ties, sample
+ * 0 when none has a score; the oracle is "any of the first k correct". */
+static void test_bestof_pick(void) {
+    float mean[8] = {3.0f, 4.0f, 4.0f, 0.0f, 5.0f, 4.5f, 0.0f, 5.0f};
+    int scored[8] = {1, 1, 1, 0, 1, 1, 0, 1}, none[8] = {0}, correct[8] = {0, 0, 1, 0, 0, 0, 0, 1};
+    int ks[8], nk = bestof_ks(8, ks);
+    CHECK(bestof_pick(mean, scored, 1) == 0 && bestof_pick(mean, scored, 2) == 1 && bestof_pick(mean, scored, 3) == 1 &&
+          bestof_pick(mean, scored, 4) == 1 && bestof_pick(mean, scored, 8) == 4, "picks %d %d %d %d %d",
+          bestof_pick(mean, scored, 1), bestof_pick(mean, scored, 2), bestof_pick(mean, scored, 3),
+          bestof_pick(mean, scored, 4), bestof_pick(mean, scored, 8));
+    mean[3] = 9.0f; /* a sample without a score is never picked, whatever its stored number */
+    CHECK(bestof_pick(mean, scored, 4) == 1, "unscored picked");
+    CHECK(bestof_pick(mean, none, 8) == 0, "no score: sample 0");
+    CHECK(!bestof_oracle(correct, 2) && bestof_oracle(correct, 3) && bestof_oracle(correct, 8), "oracle");
+    CHECK(nk == 4 && ks[0] == 1 && ks[1] == 2 && ks[2] == 4 && ks[3] == 8, "ks for 8");
+    nk = bestof_ks(6, ks);
+    CHECK(nk == 4 && ks[2] == 4 && ks[3] == 6, "ks for 6");
+    nk = bestof_ks(1, ks);
+    CHECK(nk == 1 && ks[0] == 1, "ks for 1");
+}
+
+/* Counts per category on two prompts x 4 samples, then a planted wrong
+ * grade on the self-judge's pick: the self-judge count drops by one, the
+ * oracle's does not (another sample is right). */
+static void test_bestof_count(void) {
+    float mean[8] = {2, 4, 3, 1, /* prompt 1 */ 5, 5, 0, 1};
+    int scored[8] = {1, 1, 1, 1, 1, 1, 0, 1}, correct[8] = {0, 1, 1, 0, /* prompt 1 */ 1, 0, 0, 1};
+    double grade[8] = {0};
+    int greedy[2] = {0, 1}, cat_of[2] = {0, 1}, ks[8], nk = bestof_ks(4, ks);
+    BestOf bo;
+    BestOfCounts all, c0, c1;
+    bo.n = 2; bo.N = 4; bo.mean = mean; bo.scored = scored; bo.grade = grade; bo.correct = correct;
+    all = bestof_count(&bo, greedy, cat_of, -1, ks, nk);
+    c0 = bestof_count(&bo, greedy, cat_of, 0, ks, nk);
+    c1 = bestof_count(&bo, greedy, cat_of, 1, ks, nk);
+    CHECK(all.prompts == 2 && all.greedy == 1, "prompts %d greedy %d", all.prompts, all.greedy);
+    /* prompt 0 picks: k1 -> 0 (wrong), k2 -> 1 (right), k4 -> 1; prompt 1: k1 -> 4 (right), k2 -> 4, k4 -> 4 */
+    CHECK(all.self[0] == 1 && all.self[1] == 2 && all.self[2] == 2, "self %d %d %d", all.self[0], all.self[1], all.self[2]);
+    CHECK(all.oracle[0] == 1 && all.oracle[1] == 2 && all.oracle[2] == 2, "oracle %d %d %d", all.oracle[0], all.oracle[1],
+          all.oracle[2]);
+    CHECK(c0.prompts == 1 && c0.self[0] == 0 && c0.self[2] == 1 && c1.prompts == 1 && c1.greedy == 1 && c1.self[0] == 1,
+          "per category");
+    correct[4] = 0; /* planted: the grader now calls prompt 1's pick wrong */
+    all = bestof_count(&bo, greedy, cat_of, -1, ks, nk);
+    CHECK(all.self[2] == 1 && all.oracle[2] == 2 && all.oracle[0] == 0, "after planting: self %d oracle %d/%d", all.self[2],
+          all.oracle[2], all.oracle[0]);
+}
+
 static void test_pair_confidence_filter(void) {
     AiftConfig a = aift_config_default();
     CHECK(a.min_margin == 0.0f && a.min_chosen == 0.0f, "filter on by default");
@@ -401,5 +487,9 @@ int main(int argc, char **argv) {
     RUN(test_dpo_gradient);
     RUN(test_rouge_l);
     RUN(test_pair_confidence_filter);
+    RUN(test_criteria_correct);
+    RUN(test_correctness_split);
+    RUN(test_bestof_pick);
+    RUN(test_bestof_count);
     return check_summary();
 }

@@ -5,7 +5,9 @@
 #  - a second run in a directory another run is using is refused;
 #  - a run killed with SIGKILL mid-stage (twice) and then rerun reaches the
 #    same bytes in every output file as the uninterrupted run;
-#  - the report and charts exist.
+#  - the report and charts exist;
+#  - eval.jsonl recomputed outside srlm (awk) gives the report's correctness and
+#    best-of numbers, and a planted wrong grade moves them by exactly that.
 set -u
 pass=0; fail=0
 ok() { pass=$((pass + 1)); echo "ok   $1"; }
@@ -101,8 +103,92 @@ for k in 1 2; do
         bad "candidates_file_$k: lines $lines, responses $resp, pairs $npair, ties $ntie, identical $nident; stats: $(cat $s)"
     fi
 done
+# eval.jsonl: an outside recomputation (awk, independent of srlm's code) of every correctness and
+# best-of number the report prints for M1, and of the correctness split of three pairs; then a planted
+# wrong grade (a copy of the run with one greedy answer of M1 and prompt 0's best-of samples graded
+# wrong) must move the report by exactly that, and the recomputation must still agree with it
+harness() {
+awk -v labels="SFT baseline,M1,M2,M3,M2 positive-only" '
+function arr(s, key, out,   i, r) {
+    i = index(s, "\"" key "\": ["); if (!i) return 0
+    r = substr(s, i + length(key) + 5); r = substr(r, 1, index(r, "]") - 1)
+    return split(r, out, ", ")
+}
+function pc(a, b) { return b > 0 ? sprintf("%.1f", 100.0 * a / b) : "0.0" }
+BEGIN { split(labels, lab, ",") }
+NR == 1 { nm = arr($0, "models", mods); next }
+{
+    n++; arr($0, "grade", g); arr($0, "correct", c)
+    cat = "null"; if (match($0, /"category": "[^"]*"/)) cat = substr($0, RSTART + 13, RLENGTH - 14)
+    if (!(cat in seen)) { seen[cat] = 1; cats[++ncat] = cat }
+    for (m = 1; m <= nm; m++) { cor[m] += c[m]; G[n, m] = g[m] + 0; C[n, m] = c[m] + 0 }
+    b = index($0, "\"bestof\": {\"m1\": ")
+    if (b) {
+        nbo++; s = substr($0, b); arr(s, "mean", mean); arr(s, "correct", bc)
+        for (t = 1; t <= 4; t++) {
+            k = 2 ^ (t - 1); best = 0; any = 0
+            for (j = 1; j <= k; j++) if (mean[j] != "null" && (best == 0 || mean[j] + 0 > mean[best] + 0)) best = j
+            if (best == 0) best = 1
+            for (j = 1; j <= k; j++) if (bc[j] + 0) any = 1
+            self[t] += bc[best] + 0; orc[t] += any
+            if (k == 8) { cs[cat] += bc[best] + 0; co[cat] += any; cg[cat] += c[2] + 0; cn[cat]++ }
+        }
+    }
+}
+END {
+    for (m = 1; m <= nm; m++) printf "| %s | %d/%d | %s |\n", lab[m], cor[m], n, pc(cor[m], n)
+    np = split("3 2,4 3,4 2", pairs, ",")
+    for (q = 1; q <= np; q++) {
+        split(pairs[q], ab, " "); a = ab[1] + 0; bb = ab[2] + 0; oa = ob = wc = wf = wo = lc = lf = lo = 0
+        for (i = 1; i <= n; i++) {
+            x = C[i, a]; y = C[i, bb]
+            if (x && !y) oa++
+            if (y && !x) ob++
+            if (G[i, a] > G[i, bb]) { if (x && !y) wc++; else if (x == y) wf++; else wo++ }
+            if (G[i, a] < G[i, bb]) { if (y && !x) lc++; else if (x == y) lf++; else lo++ }
+        }
+        printf "%s vs %s;%d / %d;%d / %d / %d;%d / %d / %d\n", lab[a], lab[bb], oa, ob, wc, wf, wo, lc, lf, lo
+    }
+    if (nbo != n) { print "best-of rows: " nbo " of " n; exit }
+    printf "| M1 all | %d | %s | %s | %s |\n", n, pc(cor[2], n), pc(self[4], n), pc(orc[4], n)
+    for (q = 1; q <= ncat; q++) { k = cats[q]; printf "| M1 %s | %d | %s | %s | %s |\n", k, cn[k], pc(cg[k], cn[k]), pc(cs[k], cn[k]), pc(co[k], cn[k]) }
+    printf "| M1 | self-judge |"; for (t = 1; t <= 4; t++) printf " %s |", pc(self[t], n); printf "\n"
+    printf "| M1 | grader |"; for (t = 1; t <= 4; t++) printf " %s |", pc(orc[t], n); printf "\n"
+    printf "#counts %d %d\n", cor[2], orc[4]
+}' $1/eval.jsonl
+}
+# the report's rows in the harness's shape: correct rows cut after "correct %", pair rows without p
+report_rows() {
+    sed -n 's/^\(| [^|]* | [0-9]*\/[0-9]* | [0-9.]* |\).*/\1/p' $1/report.md
+    awk -F' [|] ' '/^[|] .* vs .* [|] [0-9]+ \/ [0-9]+ [|]/ { sub(/^[|] /, "", $1); sub(/ [|]$/, "", $5); print $1 ";" $2 ";" $4 ";" $5 }' $1/report.md
+    grep '^| M1 ' $1/report.md
+}
+agrees() {  # DIR NAME: every recomputed row is in the report
+    harness $1 > $1.harness; report_rows $1 > $1.rows; missing=0
+    [ "$(wc -l < $1.harness)" -ge 12 ] || missing=1
+    grep -v '^#' $1.harness | while IFS= read -r line; do grep -qxF "$line" $1.rows || echo "  not in the report: $line"; done > $1.missing
+    [ -s $1.missing ] && { missing=1; cat $1.missing; }
+    [ $missing -eq 0 ] && ok "$2" || bad "$2: $(head -3 $1.harness)"
+}
+agrees $base/a eval_jsonl_recomputes_report
+grep -q '^{"format": "srlm eval", "version": 1, ' $base/a/eval.jsonl && ok eval_jsonl_header || bad eval_jsonl_header
+rm -rf $base/d; cp -r $base/a $base/d
+awk '!done && /useful,correct/ { sub(/"grade": [0-9]+, "criteria": "[^"]*"/, "\"grade\": 3, \"criteria\": \"relevant,substantial,useful\""); done = 1 } { print }' \
+    $base/a/grades_m1.jsonl > $base/d/grades_m1.jsonl
+awk 'NR <= 8 { sub(/"grade": [0-9]+, "criteria": "[^"]*"/, "\"grade\": 3, \"criteria\": \"relevant,substantial,useful\"") } { print }' \
+    $base/a/bestof_grades_m1.jsonl > $base/d/bestof_grades_m1.jsonl
+if (run $base/d) > /dev/null 2> $base/d.err; then
+    agrees $base/d planted_grade_recomputes_report
+    # M1's greedy correct count falls by one; its grader best of 8 by one if prompt 0 had a correct sample
+    set -- $(sed -n 's/^#counts //p' $base/a.harness) $(sed -n 's/^#counts //p' $base/d.harness)
+    any0=$(head -8 $base/a/bestof_grades_m1.jsonl | grep -c 'useful,correct')
+    [ "$any0" -gt 0 ] && want=$(($2 - 1)) || want=$2
+    if [ $# -eq 4 ] && [ "$3" = "$(($1 - 1))" ] && [ "$4" = "$want" ] && ! cmp -s $base/a/report.md $base/d/report.md; then ok planted_grade_moves_report
+    else bad "planted_grade_moves_report: M1 correct ${1:-?} -> ${3:-?}, grader best of 8 ${2:-?} -> ${4:-?} (want $want)"; fi
+else bad "planted_grade_rerun: $(tail -3 $base/d.err)"; fi
+
 # --candidates N reaches AIFT: N responses per kept prompt, and run.cfg says so
-(run $base/c --candidates 3 --no-ablation) > /dev/null 2> $base/c.err || bad "run_candidates_3: $(tail -3 $base/c.err)"
+(run $base/c --candidates 3 --no-ablation --bestof 0) > /dev/null 2> $base/c.err || bad "run_candidates_3: $(tail -3 $base/c.err)"
 kept=$(sed -n 's/.*"prompts_kept": \([0-9]*\).*/\1/p' $base/c/aift1.stats.json 2>/dev/null)
 cand=$(sed -n 's/.*"candidates": \([0-9]*\).*/\1/p' $base/c/aift1.stats.json 2>/dev/null)
 if [ -n "$kept" ] && [ "$kept" -gt 0 ] && [ "$cand" = "$((kept * 3))" ] && grep -q 'candidates=3 ' $base/c/run.cfg; then

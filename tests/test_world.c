@@ -952,9 +952,9 @@ static void test_grade_jsonl(void) {
         "{\"instruction\": \"Tell me a joke.\", \"response\": \"\"}\r\n"
         "{\"id\": 7, \"instruction\": \"Is \\\"level\\\" a palindrome?\", \"response\": \"Yes, \\\"level\\\" is a palindrome.\"}";
     const char *want =
-        "{\"id\": \"a1\", \"grade\": 3, \"criteria\": \"relevant,substantial,useful\", \"reason\": \"answer not exactly right\"}\n"
+        "{\"id\": \"a1\", \"grade\": 3, \"criteria\": \"relevant,substantial,useful\", \"reason\": \"answer not exactly right\", \"category\": \"add\"}\n"
         "{\"id\": null, \"grade\": 0, \"criteria\": \"\", \"reason\": \"unknown task\"}\n"
-        "{\"id\": 7, \"grade\": 5, \"criteria\": \"relevant,substantial,useful,correct,impeccable\", \"reason\": \"all criteria met\"}\n";
+        "{\"id\": 7, \"grade\": 5, \"criteria\": \"relevant,substantial,useful,correct,impeccable\", \"reason\": \"all criteria met\", \"category\": \"palindrome\"}\n";
     Buf out = {0, 0, 0};
     char err[256];
     CHECK(grade_jsonl("in.jsonl", in, strlen(in), &out, err, sizeof err) == 0, "grade_jsonl: %s", err);

@@ -2480,6 +2480,7 @@ static int grade_jsonl(const char *name, const char *data, size_t n, Buf *out, c
         json_ws(&j);
         if (j.i < j.n) {
             Grade gr;
+            Task t;
             char crit[80];
             if (!json_grade_record(&j, &g)) {
                 snprintf(err, errcap, "%s:%ld: %s", name, line, j.err ? j.err : "bad record");
@@ -2491,7 +2492,11 @@ static int grade_jsonl(const char *name, const char *data, size_t n, Buf *out, c
             buf_puts(out, "{\"id\": ");
             if (g.has_id) buf_put(out, data + pos + g.id_start, g.id_len);
             else buf_puts(out, "null");
-            buf_printf(out, ", \"grade\": %d, \"criteria\": \"%s\", \"reason\": \"%s\"}\n", gr.grade, crit, gr.reason);
+            buf_printf(out, ", \"grade\": %d, \"criteria\": \"%s\", \"reason\": \"%s\"", gr.grade, crit, gr.reason);
+            /* the task's family, for reports that break results down (srlm's "category") */
+            if (parse_instruction(g.instruction.p, g.instruction.n, &t, NULL))
+                buf_printf(out, ", \"category\": \"%s\"", family_names[t.fam]);
+            buf_puts(out, "}\n");
         }
         pos = end + 1;
     }
