@@ -3374,8 +3374,8 @@ static HeadToHead head_to_head(const double *a, const double *b, int n) {
  * A grade mixes two things: is the answer right, and how is it put. The
  * grader says which answers are right: its record's "criteria" list names
  * "correct" then (README, "JSONL data"). srlm never decides correctness
- * itself; it reads that name, as a whole comma-separated item. */
-static int criteria_has(const char *list, const char *name) {
+ * itself; it reads that name, as a whole item of the comma-separated list. */
+static int comma_list_has(const char *list, const char *name) {
     size_t n = strlen(name);
     const char *p = list;
     while (*p) {
@@ -3394,7 +3394,7 @@ static int grade_record_correct(const char *line, size_t len) {
     char *c;
     int ok;
     if (!json_get(line, line + len, "criteria", &v) || (c = json_string(v, NULL)) == NULL) return 0;
-    ok = criteria_has(c, "correct");
+    ok = comma_list_has(c, "correct");
     free(c);
     return ok;
 }
@@ -3894,7 +3894,7 @@ static void stage_bestof(const RunConfig *rc, const Tokenizer *tok, const JudgeT
     int N = rc->bestof_n;
     snprintf(fn, sizeof fn, "bestof_%s.jsonl", name); s_path = run_path(rc, fn);
     snprintf(fn, sizeof fn, "bestof_grades_%s.jsonl", name); g_path = run_path(rc, fn);
-    if (!path_exists(s_path)) {
+    if (!run_verified(rc, s_path, "eval")) {
         Model m;
         char **inst, **resp;
         int n, n_all, *ntok, i, k, S = rc->aift.judge.samples;
@@ -3932,6 +3932,7 @@ static void stage_bestof(const RunConfig *rc, const Tokenizer *tok, const JudgeT
             else buf_str(&b, "], \"mean\": null}\n");
         }
         if (write_file_atomic(s_path, b.p ? b.p : (uint8_t *)"", b.n) != 0) exit(1);
+        run_record(rc, s_path);
         fprintf(stderr, "[eval] %s: %d samples and %d self-judgments in %.0f s\n", name, n * N, n * N * S, now_seconds() - t0);
         for (i = 0; i < n * N; i++) { free(resp[i]); judgment_free(&jud[i], S); }
         free(resp); free(ntok); free(jud); free(b.p);
@@ -3939,7 +3940,7 @@ static void stage_bestof(const RunConfig *rc, const Tokenizer *tok, const JudgeT
         model_free(&m);
         remove(g_path); /* grades always follow their samples */
     }
-    if (!path_exists(g_path)) {
+    if (!run_verified(rc, g_path, "eval")) {
         Jsonl j;
         double *g;
         int *c;
@@ -3947,6 +3948,7 @@ static void stage_bestof(const RunConfig *rc, const Tokenizer *tok, const JudgeT
         g = xcalloc((size_t)j.count + 1, sizeof(double)); c = xcalloc((size_t)j.count + 1, sizeof(int));
         if (j.count > 0) grade_with(rc->grader, s_path, g_path, j.count, g, c);
         else if (write_file_atomic(g_path, (const uint8_t *)"", 0) != 0) exit(1);
+        run_record(rc, g_path);
         free(g); free(c);
         jsonl_free(&j);
     }
@@ -4048,7 +4050,7 @@ static double json_file_number(const char *path, const char *key) {
 
 typedef struct {
     int n, n_correct;
-    double *grade; int *correct; /* per prompt: the grader's grade and its verdict (criteria_has "correct") */
+    double *grade; int *correct; /* per prompt: the grader's grade and its verdict (grade_record_correct) */
     char **category;             /* per prompt: the grader's optional "category" (NULL when absent) */
     double mean_grade, correct_rate, mean_bytes, mean_tokens;
 } ModelEval;
@@ -4153,6 +4155,7 @@ static void bestof_load(const RunConfig *rc, const char *name, int n, BestOf *bo
 /* k = 1, 2, 4, ... below N, then N: the best-of-k columns. */
 static int bestof_ks(int N, int *ks) {
     int k, nk = 0;
+    if (N <= 0) return 0; /* the stage is off */
     for (k = 1; k < N; k *= 2) ks[nk++] = k;
     ks[nk++] = N;
     return nk;
@@ -4183,7 +4186,7 @@ static double pct(int num, int den) { return den > 0 ? 100.0 * num / den : 0.0; 
 /* Which models the best-of stage evaluates: --bestof-models, "all" or a
  * comma list of model file names (sft, m1, m2, m3, m2pos). */
 static int bestof_wanted(const RunConfig *rc, const char *name) {
-    return rc->bestof_n > 0 && (strcmp(rc->bestof_models, "all") == 0 || criteria_has(rc->bestof_models, name));
+    return rc->bestof_n > 0 && (strcmp(rc->bestof_models, "all") == 0 || comma_list_has(rc->bestof_models, name));
 }
 
 /* eval.jsonl (format "srlm eval", version 1): every per-prompt number the

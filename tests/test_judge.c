@@ -379,8 +379,8 @@ static void test_criteria_correct(void) {
     int want[] = {1, 1, 0, 0, 0, 0}, i;
     for (i = 0; i < 6; i++)
         CHECK(grade_record_correct(rec[i], strlen(rec[i])) == want[i], "record %d: %s", i, rec[i]);
-    CHECK(criteria_has("a,b,c", "c") && criteria_has("a,b,c", "a") && !criteria_has("a,b,c", "") && !criteria_has("", "a"),
-          "criteria_has");
+    CHECK(comma_list_has("a,b,c", "c") && comma_list_has("a,b,c", "a") && !comma_list_has("a,b,c", "") && !comma_list_has("", "a"),
+          "comma_list_has");
 }
 
 /* The split on a hand-made table: every kind of (grade order, verdict pair)
@@ -424,6 +424,7 @@ static void test_bestof_pick(void) {
     CHECK(nk == 4 && ks[2] == 4 && ks[3] == 6, "ks for 6");
     nk = bestof_ks(1, ks);
     CHECK(nk == 1 && ks[0] == 1, "ks for 1");
+    CHECK(bestof_ks(0, ks) == 0, "ks when off");
 }
 
 /* Counts per category on two prompts x 4 samples, then a planted wrong

@@ -172,20 +172,25 @@ agrees() {  # DIR NAME: every recomputed row is in the report
 }
 agrees $base/a eval_jsonl_recomputes_report
 grep -q '^{"format": "srlm eval", "version": 1, ' $base/a/eval.jsonl && ok eval_jsonl_header || bad eval_jsonl_header
-rm -rf $base/d; cp -r $base/a $base/d
+# the planted files get their digests recorded (as if the grader had written them), so that the
+# resume takes them as finished stage outputs rather than redoing them
+sha() { if command -v sha256sum > /dev/null; then sha256sum "$1"; else shasum -a 256 "$1"; fi | cut -d' ' -f1; }
+rerecord() { grep -v "  $2\$" $1/outputs.sha256 > $1/outputs.new; echo "$(sha $1/$2)  $2" >> $1/outputs.new; mv $1/outputs.new $1/outputs.sha256; }
+rm -rf $base/p; cp -r $base/a $base/p
 awk '!done && /useful,correct/ { sub(/"grade": [0-9]+, "criteria": "[^"]*"/, "\"grade\": 3, \"criteria\": \"relevant,substantial,useful\""); done = 1 } { print }' \
-    $base/a/grades_m1.jsonl > $base/d/grades_m1.jsonl
+    $base/a/grades_m1.jsonl > $base/p/grades_m1.jsonl
 awk 'NR <= 8 { sub(/"grade": [0-9]+, "criteria": "[^"]*"/, "\"grade\": 3, \"criteria\": \"relevant,substantial,useful\"") } { print }' \
-    $base/a/bestof_grades_m1.jsonl > $base/d/bestof_grades_m1.jsonl
-if (run $base/d) > /dev/null 2> $base/d.err; then
-    agrees $base/d planted_grade_recomputes_report
+    $base/a/bestof_grades_m1.jsonl > $base/p/bestof_grades_m1.jsonl
+rerecord $base/p grades_m1.jsonl; rerecord $base/p bestof_grades_m1.jsonl
+if (run $base/p) > /dev/null 2> $base/p.err; then
+    agrees $base/p planted_grade_recomputes_report
     # M1's greedy correct count falls by one; its grader best of 8 by one if prompt 0 had a correct sample
-    set -- $(sed -n 's/^#counts //p' $base/a.harness) $(sed -n 's/^#counts //p' $base/d.harness)
+    set -- $(sed -n 's/^#counts //p' $base/a.harness) $(sed -n 's/^#counts //p' $base/p.harness)
     any0=$(head -8 $base/a/bestof_grades_m1.jsonl | grep -c 'useful,correct')
     [ "$any0" -gt 0 ] && want=$(($2 - 1)) || want=$2
-    if [ $# -eq 4 ] && [ "$3" = "$(($1 - 1))" ] && [ "$4" = "$want" ] && ! cmp -s $base/a/report.md $base/d/report.md; then ok planted_grade_moves_report
+    if [ $# -eq 4 ] && [ "$3" = "$(($1 - 1))" ] && [ "$4" = "$want" ] && ! cmp -s $base/a/report.md $base/p/report.md; then ok planted_grade_moves_report
     else bad "planted_grade_moves_report: M1 correct ${1:-?} -> ${3:-?}, grader best of 8 ${2:-?} -> ${4:-?} (want $want)"; fi
-else bad "planted_grade_rerun: $(tail -3 $base/d.err)"; fi
+else bad "planted_grade_rerun: $(tail -3 $base/p.err)"; fi
 
 # --candidates N reaches AIFT: N responses per kept prompt, and run.cfg says so
 (run $base/c --candidates 3 --no-ablation --bestof 0) > /dev/null 2> $base/c.err || bad "run_candidates_3: $(tail -3 $base/c.err)"
