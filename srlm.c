@@ -52,7 +52,10 @@
 #include "tokenizer.h"
 
 /* ==========================================================================
- * 1. Utilities
+ * 1. Utilities: fatal errors, checked allocation, growable buffers, files
+ *    read whole and written atomically (stdout checked too), the platform
+ *    (1a), directories, and "--name value" command-line options.
+ *    Paper step: none; the plumbing every step below stands on.
  * ========================================================================== */
 
 static void die(const char *fmt, ...) {
@@ -530,6 +533,10 @@ static int wants_help(int argc, char **argv) {
  * 2. The model: a Llama-style decoder
  *    token embedding -> L x [RMSNorm, attention (RoPE, GQA), residual,
  *    RMSNorm, SwiGLU FFN, residual] -> RMSNorm -> output head.
+ *    Config, parameter layout, activations, the forward pass with its loss,
+ *    and the hand-written backward pass.
+ *    Paper step: the base model (Llama 2 70B there, M0 here: a tiny model of
+ *    the same architecture).
  * ========================================================================== */
 
 typedef struct {
@@ -978,6 +985,9 @@ static void model_alloc_grads(Model *m) {
  *   u32 meta_len, meta_len bytes of UTF-8 provenance text (no NUL),
  *   u64 n_params, n_params x f32 parameters in storage order,
  *   32 bytes: SHA-256 of every byte before it.
+ * The provenance text is free UTF-8 naming what made the file (README
+ * "Checkpoint"); the loader checks every field and the digest before use.
+ * Paper step: none; how M0, M1, M2, M3 are kept between steps.
  * ========================================================================== */
 
 #define CKPT_MAGIC "SRLMCKPT"
@@ -1144,7 +1154,10 @@ static void ckpt_load(Model *m, const char *path, char sha_hex[65]) {
 
 /* ==========================================================================
  * 4. Training: AdamW with decoupled weight decay, warm-up + cosine/linear
- *    decay to a floor, global-norm clipping, dropout on its own stream.
+ *    decay to a floor, global-norm clipping, dropout on its own stream,
+ *    and the plain next-token loop that `srlm train` (pretraining M0) runs.
+ *    Paper step: "Training Details" (the optimizer and schedules every
+ *    fine-tuning step uses); pretraining M0 stands in for Llama 2's.
  * ========================================================================== */
 
 typedef struct {
@@ -1306,7 +1319,10 @@ static float train_model(Model *m, const TrainConfig *t, Batcher *batcher, const
  * before any attention is computed, so a whole prompt can be prefilled in
  * one step and several sequences decoded together. Each output element
  * uses the same summation order as the training forward pass, so logits
- * are bit-identical to model_forward's (tests check it).
+ * are bit-identical to model_forward's (tests check it). Sampling
+ * (temperature, top-p) draws from each sequence's own RNG stream.
+ * Paper step: every sampled text: new prompts, candidate responses, judgments,
+ * and the evaluation answers.
  * ========================================================================== */
 
 typedef struct {
@@ -1753,6 +1769,8 @@ static void tokenizer_check_model(const Tokenizer *tok, const char *tok_path, co
  * strict: a line that is not an object, or a wanted field of the wrong type,
  * is an error naming the file and line. Strings are returned as bytes with
  * escapes decoded (\uXXXX to UTF-8, surrogate pairs joined).
+ * Paper step: the seed data (IFT, EFT), the AIFT pairs and the evaluation
+ * sets are all read and written here.
  * ========================================================================== */
 
 typedef struct { const char *p, *end; } JsonSpan;
@@ -2044,6 +2062,8 @@ static char *jsonl_str(const Jsonl *j, int i, const char *key) {
  * The loss of SFT covers the response tokens and the final <|eot|> (the
  * model must learn to stop); generation feeds everything up to
  * <|assistant|> and stops at <|eot|>.
+ * Paper step: none of its own; the one-turn chat layout every step that
+ * trains or samples uses (the paper trains on first turns only).
  * ========================================================================== */
 
 /* Encode the prompt part; returns malloc'd ids and *n. */
@@ -2081,6 +2101,10 @@ static Example chat_example(const Tokenizer *tok, const char *instruction, const
  * file with exactly one {instruction} and one {response}. Filling is
  * literal: the template is scanned once and the inserted texts are never
  * scanned again, so a response that contains "{instruction}" stays as typed.
+ * The parser takes the last "score" statement of the judge's reply (0..5);
+ * an invalid last statement means no score, never a number.
+ * Paper step: "LLM-as-a-Judge" (the additive 5-point prompt of the paper's
+ * Figure 2), used to build EFT data, AIFT pairs and the reward-model metrics.
  * ========================================================================== */
 
 typedef struct { char *text; size_t n; char path[512]; } JudgeTemplate;
@@ -2219,6 +2243,8 @@ static int judge_score_parse(const char *text, size_t n, float *score) {
  * response and its closing <|eot|>. Examples are visited epoch by epoch in an
  * order drawn from the data stream seeded by (seed, epoch), so step s always
  * sees the same rows — a restarted run is the same run.
+ * Paper step: "Initialization": supervised fine-tuning on the IFT and EFT
+ * seed data (the SFT baseline and M1).
  * ========================================================================== */
 
 /* A permutation of 0..n-1 drawn from the data stream seeded by (seed, salt). */
@@ -2374,6 +2400,8 @@ static void sft_checkpoint(const char *init, const Tokenizer *tok, const char *d
  * The response's score is the mean of the valid parses; with none valid it
  * has no score. Sample j of item i draws from seed hash64(item_seed_i, j),
  * independent of batching and of the other items.
+ * Paper step: "Self-Instruction Creation", evaluating candidates: each
+ * response judged 3 times and the scores averaged.
  * ========================================================================== */
 
 typedef struct { int samples; float temperature, top_p; int max_new; } JudgeConfig;
@@ -2464,6 +2492,7 @@ static void judgment_free(Judgment *j, int samples) {
  *   Spearman rho and Kendall tau-b: per set (average ranks for ties; a set
  *     where either side is constant contributes 0), averaged over sets.
  *     Unscored responses take the lowest score, -1.
+ * Paper step: "Reward Modeling Ability" (evaluation only; Table 4).
  * ========================================================================== */
 
 typedef struct { double pair_acc, best5, exact, spearman, kendall; int sets, pairs; } RmMetrics;
@@ -2635,6 +2664,8 @@ static RmResult eval_reward_model(const Model *m, const Tokenizer *tok, const Ju
  *       score gap of at least min_margin and a chosen mean of at least
  *       min_chosen, both judged by Mt itself (aift_pair_confident).
  * The world's grader is nowhere here: every reward is Mt's own parsed text.
+ * Paper step: "Self-Instruction Creation" (new prompts, candidate
+ * responses, self-judging) and the pair rule of "AI Feedback Training".
  * ========================================================================== */
 
 typedef struct {
@@ -2897,28 +2928,16 @@ static void aift_candidates_line(Buf *b, const char *prompt, char *const *resp, 
     buf_str(b, "}\n");
 }
 
-/* Build AIFT(Mt) and write it as TRL-style preference JSONL; with cands,
- * also every prompt's candidates, judgments and outcome (candidates file). */
-static void aift_build(const Model *mt, const Model *prompt_model, const Tokenizer *tok, const JudgeTemplate *jt,
-                       char *const *seed_inst, int n_seed, const PromptSet *heldout, const AiftConfig *cfg,
-                       Buf *out, Buf *cands, AiftStats *st) {
-    int n_prompts, N = cfg->n_candidates, i, j, total;
-    char **prompts;
-    int **pids, *plen, **resp_ids, *resp_len, *resp_ok, stops[2] = {TOK_EOT, TOK_EOS};
-    uint64_t *seeds;
-    char **inst, **resp;
-    Judgment *jud;
-    Decoder d;
+/* (b) N candidate responses per prompt from Mt, candidate j of prompt i drawn
+ * from seed hash64(hash64(seed, "cand"), i*N + j). Fills resp_ids/resp_len
+ * (total = n_prompts * N rows); the prompt ids stay in *pids_out (one per prompt,
+ * shared by its N rows). */
+static void aift_sample_candidates(const Model *mt, Decoder *d, const Tokenizer *tok, char *const *prompts, int n_prompts,
+                                   const AiftConfig *cfg, int **pids, int **resp_ids, int *resp_len) {
+    int N = cfg->n_candidates, total = n_prompts * N, i, j, stops[2] = {TOK_EOT, TOK_EOS};
+    int *plen = xcalloc((size_t)total, sizeof(int));
+    uint64_t *seeds = xcalloc((size_t)total, sizeof(uint64_t));
     GenConfig g;
-    memset(st, 0, sizeof *st);
-    st->filter_on = aift_filter_on(cfg);
-    /* (a) prompts */
-    prompts = self_instruct(prompt_model, tok, seed_inst, n_seed, heldout, cfg, &n_prompts, &st->prompts);
-    /* (b) N candidates per prompt from Mt */
-    total = n_prompts * N;
-    pids = xcalloc((size_t)total, sizeof(int *)); plen = xcalloc((size_t)total, sizeof(int));
-    resp_ids = xcalloc((size_t)total, sizeof(int *)); resp_len = xcalloc((size_t)total, sizeof(int));
-    seeds = xcalloc((size_t)total, sizeof(uint64_t));
     for (i = 0; i < n_prompts; i++) {
         int np, *ids = chat_prompt(tok, prompts[i], &np);
         for (j = 0; j < N; j++) {
@@ -2928,78 +2947,136 @@ static void aift_build(const Model *mt, const Model *prompt_model, const Tokeniz
     }
     g.max_new = cfg->max_response_tokens; g.temperature = cfg->resp_temperature; g.top_p = cfg->resp_top_p;
     g.stops = stops; g.n_stops = 2;
-    decoder_init(&d, &mt->cfg, 64, 2048);
     fprintf(stderr, "  candidates: %d prompts x %d responses\n", n_prompts, N);
-    generate(mt, &d, total, pids, plen, seeds, &g, resp_ids, resp_len);
-    /* (c) Mt judges each candidate */
-    inst = xcalloc((size_t)total, sizeof(char *)); resp = xcalloc((size_t)total, sizeof(char *));
-    jud = xcalloc((size_t)total, sizeof(Judgment));
-    resp_ok = xcalloc((size_t)total, sizeof(int));
+    generate(mt, d, total, pids, plen, seeds, &g, resp_ids, resp_len);
+    free(plen); free(seeds);
+}
+
+/* (c) Mt judges each candidate (section 10), judgment sample set of candidate
+ * k seeded by hash64(hash64(seed, "judge"), k). resp receives the decoded
+ * texts; resp_ok marks those JSON can carry exactly (valid UTF-8, no NUL). */
+static void aift_judge_candidates(const Model *mt, Decoder *d, const Tokenizer *tok, const JudgeTemplate *jt,
+                                  char *const *prompts, int total, int *const *resp_ids, const int *resp_len,
+                                  const AiftConfig *cfg, int keep_text, char **resp, int *resp_ok, Judgment *jud) {
+    int N = cfg->n_candidates, i;
+    char **inst = xcalloc((size_t)total, sizeof(char *));
+    uint64_t *seeds = xcalloc((size_t)total, sizeof(uint64_t));
     for (i = 0; i < total; i++) {
-        inst[i] = prompts[i / N];
         size_t rl;
+        inst[i] = prompts[i / N];
         resp[i] = decode_ids(tok, resp_ids[i], (size_t)resp_len[i], &rl);
         resp_ok[i] = memchr(resp[i], 0, rl) == NULL && utf8_valid(resp[i], rl);
         seeds[i] = hash64(hash64(cfg->seed, 0x6a75646765ull), (uint64_t)i);
     }
     fprintf(stderr, "  self-judging: %d candidates x %d samples\n", total, cfg->judge.samples);
-    judge_many(mt, &d, tok, jt, total, inst, resp, seeds, &cfg->judge, cands != NULL, jud);
-    /* (d) pairs. Candidates with identical text are one response: their
-     * judgments are pooled (all valid scores averaged, in candidate order),
-     * so sampling noise cannot make a text preferred to itself. */
+    judge_many(mt, d, tok, jt, total, inst, resp, seeds, &cfg->judge, keep_text, jud);
+    free(inst); free(seeds);
+}
+
+/* One prompt's candidates grouped into distinct texts, each with its pooled mean score. */
+typedef struct {
+    int distinct;                 /* distinct valid texts */
+    int rep[64], grp[64], cnt[64];/* first candidate of each text; text of each candidate; valid scores per text */
+    float mean[64];               /* mean of the text's valid scores (when cnt > 0) */
+    int best, worst;              /* texts with the highest / lowest mean, -1 if none scored */
+    const char *outcome;          /* pair, identical, tie, unscored or low_confidence */
+} AiftPrompt;
+
+/* (d) The pair for one prompt: (highest mean, lowest mean). Candidates with
+ * identical text are one response: their judgments are pooled (all valid
+ * scores averaged, in candidate order), so sampling noise cannot make a text
+ * preferred to itself. Counts go to st. */
+static void aift_rank_prompt(AiftPrompt *a, char *const *resp, const int *resp_ok, const Judgment *jud, int N,
+                             const AiftConfig *cfg, AiftStats *st) {
+    float sum[64];
+    int j, r;
+    if (N > 64) die("internal: at most 64 candidates per prompt");
+    a->distinct = 0; a->best = -1; a->worst = -1; a->outcome = "pair";
+    for (j = 0; j < N; j++) {
+        st->judgments += jud[j].n_valid + jud[j].n_failed;
+        st->parse_failures += jud[j].n_failed;
+        if (!resp_ok[j]) { st->bad_utf8++; continue; } /* JSON could not carry it exactly */
+        for (r = 0; r < a->distinct && strcmp(resp[a->rep[r]], resp[j]) != 0; r++) {}
+        if (r == a->distinct) { a->rep[r] = j; sum[r] = 0.0f; a->cnt[r] = 0; a->distinct++; }
+        sum[r] += jud[j].score_sum;
+        a->cnt[r] += jud[j].n_valid;
+        a->grp[j] = r;
+    }
+    for (r = 0; r < a->distinct; r++) {
+        if (a->cnt[r] == 0) { st->unscored++; continue; }
+        a->mean[r] = sum[r] / (float)a->cnt[r];
+        if (a->best < 0 || a->mean[r] > a->mean[a->best]) a->best = r;
+        if (a->worst < 0 || a->mean[r] < a->mean[a->worst]) a->worst = r;
+    }
+    if (a->distinct == 1) { st->identical++; a->outcome = "identical"; }
+    else if (a->best < 0 || a->best == a->worst) { if (a->best >= 0) st->ties++; a->outcome = a->best >= 0 ? "tie" : "unscored"; }
+    else if (a->mean[a->best] == a->mean[a->worst]) { st->ties++; a->outcome = "tie"; }
+    else if (!aift_pair_confident(a->mean[a->best], a->mean[a->worst], cfg)) { st->low_confidence++; a->outcome = "low_confidence"; }
+}
+
+/* The prompt's line of the candidates file (aift_candidates_line) from its ranking. */
+static void aift_candidates_record(Buf *cands, const AiftPrompt *a, const char *prompt, char *const *resp,
+                                   const int *resp_ok, const Judgment *jud, int N, int samples) {
+    float mean_of[64];
+    int scored[64], j, c = -1, w = -1;
+    for (j = 0; j < N; j++) {
+        scored[j] = resp_ok[j] && a->cnt[a->grp[j]] > 0;
+        mean_of[j] = scored[j] ? a->mean[a->grp[j]] : 0.0f;
+    }
+    if (strcmp(a->outcome, "pair") == 0 || strcmp(a->outcome, "low_confidence") == 0) { c = a->rep[a->best]; w = a->rep[a->worst]; }
+    aift_candidates_line(cands, prompt, resp, resp_ok, jud, mean_of, scored, N, samples, a->outcome, c, w);
+}
+
+/* One TRL-style preference line: prompt, chosen, rejected and their mean scores. */
+static void aift_pair_line(Buf *out, const char *prompt, const char *chosen, const char *rejected, float s_chosen,
+                           float s_rejected) {
+    buf_str(out, "{\"prompt\": ");
+    json_put_string(out, prompt, strlen(prompt));
+    buf_str(out, ", \"chosen\": ");
+    json_put_string(out, chosen, strlen(chosen));
+    buf_str(out, ", \"rejected\": ");
+    json_put_string(out, rejected, strlen(rejected));
+    buf_printf(out, ", \"score_chosen\": %.9g, \"score_rejected\": %.9g}\n", (double)s_chosen, (double)s_rejected);
+}
+
+/* Build AIFT(Mt) and write it as TRL-style preference JSONL; with cands,
+ * also every prompt's candidates, judgments and outcome (candidates file). */
+static void aift_build(const Model *mt, const Model *prompt_model, const Tokenizer *tok, const JudgeTemplate *jt,
+                       char *const *seed_inst, int n_seed, const PromptSet *heldout, const AiftConfig *cfg,
+                       Buf *out, Buf *cands, AiftStats *st) {
+    int n_prompts, N = cfg->n_candidates, i, total;
+    char **prompts, **resp;
+    int **pids, **resp_ids, *resp_len, *resp_ok;
+    Judgment *jud;
+    Decoder d;
+    memset(st, 0, sizeof *st);
+    st->filter_on = aift_filter_on(cfg);
+    /* (a) prompts */
+    prompts = self_instruct(prompt_model, tok, seed_inst, n_seed, heldout, cfg, &n_prompts, &st->prompts);
+    /* (b) N candidates per prompt from Mt */
+    total = n_prompts * N;
+    pids = xcalloc((size_t)total, sizeof(int *));
+    resp_ids = xcalloc((size_t)total, sizeof(int *)); resp_len = xcalloc((size_t)total, sizeof(int));
+    decoder_init(&d, &mt->cfg, 64, 2048);
+    aift_sample_candidates(mt, &d, tok, prompts, n_prompts, cfg, pids, resp_ids, resp_len);
+    /* (c) Mt judges each candidate */
+    resp = xcalloc((size_t)total, sizeof(char *));
+    jud = xcalloc((size_t)total, sizeof(Judgment));
+    resp_ok = xcalloc((size_t)total, sizeof(int));
+    aift_judge_candidates(mt, &d, tok, jt, prompts, total, resp_ids, resp_len, cfg, cands != NULL, resp, resp_ok, jud);
+    /* (d) pairs */
     st->candidates = total;
     for (i = 0; i < n_prompts; i++) {
-        int best = -1, worst = -1, distinct = 0, k0;
-        float sum[64], mean[64], mean_of[64];
-        int cnt[64], rep[64], grp[64], scored[64];
-        const char *outcome = "pair";
-        if (N > 64) die("internal: at most 64 candidates per prompt");
-        for (j = 0; j < N; j++) {
-            int k = i * N + j, r;
-            st->judgments += jud[k].n_valid + jud[k].n_failed;
-            st->parse_failures += jud[k].n_failed;
-            if (!resp_ok[k]) { st->bad_utf8++; continue; } /* JSON could not carry it exactly */
-            for (r = 0; r < distinct && strcmp(resp[rep[r]], resp[k]) != 0; r++) {}
-            if (r == distinct) { rep[r] = k; sum[r] = 0.0f; cnt[r] = 0; distinct++; }
-            sum[r] += jud[k].score_sum;
-            cnt[r] += jud[k].n_valid;
-            grp[j] = r;
-        }
-        for (k0 = 0; k0 < distinct; k0++) {
-            if (cnt[k0] == 0) { st->unscored++; continue; }
-            mean[k0] = sum[k0] / (float)cnt[k0];
-            if (best < 0 || mean[k0] > mean[best]) best = k0;
-            if (worst < 0 || mean[k0] < mean[worst]) worst = k0;
-        }
-        if (distinct == 1) { st->identical++; outcome = "identical"; }
-        else if (best < 0 || best == worst) { if (best >= 0) st->ties++; outcome = best >= 0 ? "tie" : "unscored"; }
-        else if (mean[best] == mean[worst]) { st->ties++; outcome = "tie"; }
-        else if (!aift_pair_confident(mean[best], mean[worst], cfg)) { st->low_confidence++; outcome = "low_confidence"; }
-        if (cands) {
-            int c = -1, w = -1;
-            for (j = 0; j < N; j++) {
-                int k = i * N + j;
-                scored[j] = resp_ok[k] && cnt[grp[j]] > 0;
-                mean_of[j] = scored[j] ? mean[grp[j]] : 0.0f;
-            }
-            if (strcmp(outcome, "pair") == 0 || strcmp(outcome, "low_confidence") == 0) { c = rep[best] - i * N; w = rep[worst] - i * N; }
-            aift_candidates_line(cands, prompts[i], resp + i * N, resp_ok + i * N, jud + i * N, mean_of, scored, N,
-                                 cfg->judge.samples, outcome, c, w);
-        }
-        if (strcmp(outcome, "pair") != 0) continue;
-        buf_str(out, "{\"prompt\": ");
-        json_put_string(out, prompts[i], strlen(prompts[i]));
-        buf_str(out, ", \"chosen\": ");
-        json_put_string(out, resp[rep[best]], strlen(resp[rep[best]]));
-        buf_str(out, ", \"rejected\": ");
-        json_put_string(out, resp[rep[worst]], strlen(resp[rep[worst]]));
-        buf_printf(out, ", \"score_chosen\": %.9g, \"score_rejected\": %.9g}\n", (double)mean[best], (double)mean[worst]);
+        AiftPrompt a;
+        aift_rank_prompt(&a, resp + i * N, resp_ok + i * N, jud + i * N, N, cfg, st);
+        if (cands) aift_candidates_record(cands, &a, prompts[i], resp + i * N, resp_ok + i * N, jud + i * N, N, cfg->judge.samples);
+        if (strcmp(a.outcome, "pair") != 0) continue;
+        aift_pair_line(out, prompts[i], resp[i * N + a.rep[a.best]], resp[i * N + a.rep[a.worst]], a.mean[a.best], a.mean[a.worst]);
         st->pairs++;
     }
     for (i = 0; i < n_prompts; i++) { free(pids[i * N]); free(prompts[i]); }
     for (i = 0; i < total; i++) { free(resp_ids[i]); free(resp[i]); judgment_free(&jud[i], cfg->judge.samples); }
-    free(prompts); free(pids); free(plen); free(resp_ids); free(resp_len); free(seeds); free(inst); free(resp); free(jud);
-    free(resp_ok);
+    free(prompts); free(pids); free(resp_ids); free(resp_len); free(resp); free(jud); free(resp_ok);
     decoder_free(&d);
 }
 
@@ -3014,6 +3091,7 @@ static void aift_build(const Model *mt, const Model *prompt_model, const Tokeniz
  * RPO term (Pang et al. 2024): + alpha * (-log pi(yw|x)) / |yw|.
  * A batch of P pairs is one forward pass over 2P rows: chosen rows first,
  * then rejected rows.
+ * Paper step: "Instruction Following Training": Mt+1 = DPO(Mt, AIFT(Mt)).
  * ========================================================================== */
 
 typedef struct { Example chosen, rejected; double ref_chosen, ref_rejected; } PrefPair;
@@ -3208,6 +3286,8 @@ static void dpo_checkpoint(const char *init, const Tokenizer *tok, const char *p
  * sign test on it and the grade wins split into correctness and form. Best
  * of N (after the loop) asks what a model could gain by choosing among its
  * own samples with its own judge, against choosing with the grader.
+ * Paper step: "Instruction Following Ability" (head-to-head on held-out
+ * prompts, GPT-4 as the judge there; Figure 3). Evaluation only.
  * ========================================================================== */
 
 /* Answers in chat format; returns malloc'd strings and token counts. Greedy
@@ -3484,6 +3564,8 @@ static void bestof_sample(const Model *m, const Tokenizer *tok, const JudgeTempl
 /* ==========================================================================
  * 15. The report: markdown tables beside the paper's numbers, and SVG charts
  * drawn here (plain SVG 1.1, no scripts, no fonts beyond the default).
+ * Helpers here (sign test, head-to-head counts, SVG) serve run_report in 16.
+ * Paper step: none; it lays this run's numbers beside the paper's tables.
  * ========================================================================== */
 
 static void svg_begin(Buf *b, int w, int h, const char *title) {
@@ -3550,6 +3632,8 @@ static void svg_lines(Buf *b, const char *title, int n, int n_series, const char
  * the unfinished stage — from its start, with the same seeds — and reaches
  * the same bytes. run.cfg records the settings and input digests; a run
  * directory made with other settings is refused rather than mixed.
+ * Paper step: "Overall Self-Alignment Algorithm" (iterative training,
+ * M1 -> M2 -> M3), with the positive-only ablation and the evaluation.
  * ========================================================================== */
 
 typedef struct {
@@ -4316,54 +4400,50 @@ static void report_bestof(Buf *r, Buf *summary, const RunConfig *rc, const Model
     }
 }
 
-static void run_report(const RunConfig *rc, int n_models, Buf *summary) {
-    static const struct { int a, b; const char *paper; } cmp[] = {
-        {1, 0, "30.5 / 38.7 / 30.9"}, {2, 0, "49.2 / 36.3 / 14.5"}, {3, 0, "62.5 / 27.7 / 9.8"},
-        {2, 1, "55.5 / 32.8 / 11.7"}, {3, 2, "47.7 / 39.8 / 12.5"}, {3, 1, "68.8 / 22.7 / 8.6"},
-        {4, 1, "(ablation: no gain)"}, {2, 4, "(ablation: DPO > positive-only)"}};
-    static const char *paper_rm[] = {"65.1 / 39.6 / 10.1 / 0.253 / 0.233", "78.7 / 41.5 / 13.1 / 0.279 / 0.253",
-                                     "80.4 / 44.3 / 14.3 / 0.331 / 0.315", "81.7 / 43.2 / 14.3 / 0.349 / 0.324", "-"};
-    ModelEval ev[5];
-    HeadToHead h[8];
-    CorrectSplit cs[8];
-    BestOf bo[5];
-    int has_bo[5], ks[8], nk = bestof_ks(rc->bestof_n, ks), *cat_of, n_cat = 0, any_bo = 0;
-    const char *labels[8], *cats[64];
-    char lab[8][48];
-    Buf r = {0, 0, 0}, svg = {0, 0, 0};
-    int i, n_cmp = 0, k;
-    double pacc[5], best[5];
-    for (i = 0; i < n_models; i++) ev[i] = load_eval(rc, model_names[i]);
-    for (i = 1; i < n_models; i++) if (ev[i].n != ev[0].n) die("answers_%s.jsonl: %d answers, answers_%s.jsonl %d", model_names[i], ev[i].n, model_names[0], ev[0].n);
-    /* categories in order of first appearance, from the grader's records of the first model's answers */
-    cat_of = xcalloc((size_t)ev[0].n + 1, sizeof(int));
-    for (i = 0; i < ev[0].n; i++) {
+/* Categories in order of first appearance, from the grader's records of the
+ * first model's answers. Returns cat_of[i] (-1: none) for each answer. */
+static int *report_categories(const ModelEval *ev0, const char **cats, int *n_cat) {
+    int *cat_of = xcalloc((size_t)ev0->n + 1, sizeof(int)), i, k;
+    *n_cat = 0;
+    for (i = 0; i < ev0->n; i++) {
         cat_of[i] = -1;
-        if (!ev[0].category[i]) continue;
-        for (k = 0; k < n_cat && strcmp(cats[k], ev[0].category[i]) != 0; k++) {}
-        if (k == n_cat) { if (n_cat == 64) die("grades_%s.jsonl: more than 64 categories", model_names[0]); cats[n_cat++] = ev[0].category[i]; }
+        if (!ev0->category[i]) continue;
+        for (k = 0; k < *n_cat && strcmp(cats[k], ev0->category[i]) != 0; k++) {}
+        if (k == *n_cat) { if (*n_cat == 64) die("grades_%s.jsonl: more than 64 categories", model_names[0]); cats[(*n_cat)++] = ev0->category[i]; }
         cat_of[i] = k;
     }
-    for (i = 0; i < n_models; i++) {
-        has_bo[i] = bestof_wanted(rc, model_names[i]);
-        if (has_bo[i]) { bestof_load(rc, model_names[i], ev[0].n, &bo[i]); any_bo = 1; }
-    }
-    buf_printf(&r, "# srlm run report\n\nPreset `%s`, seed %llu. Settings and input digests: `run.cfg`. "
-                   "Every number below is recomputed from the files in this directory.\n\n", rc->preset,
-               (unsigned long long)rc->seed);
-    buf_str(&r, "## Models\n\n| model | file | sha256 |\n|---|---|---|\n");
+    return cat_of;
+}
+
+/* The models table: each checkpoint's file and SHA-256. */
+static void report_models(Buf *r, Buf *summary, const RunConfig *rc, int n_models) {
+    int i;
+    buf_str(r, "## Models\n\n| model | file | sha256 |\n|---|---|---|\n");
     for (i = 0; i < n_models; i++) {
         char fn[32], hex[65], *p;
         snprintf(fn, sizeof fn, "%s.ckpt", model_names[i]);
         p = run_path(rc, fn);
         file_sha_hex(p, hex);
-        buf_printf(&r, "| %s | %s | `%s` |\n", model_labels[i], fn, hex);
+        buf_printf(r, "| %s | %s | `%s` |\n", model_labels[i], fn, hex);
         buf_printf(summary, "%-18s %s  sha256 %s\n", model_labels[i], p, hex);
         free(p);
     }
-    buf_printf(&r, "\n## Head-to-head on %d held-out prompts\n\nThe grader scores each answer 0-5; the higher grade wins, "
-                   "equal grades tie. p is the two-sided sign test on wins vs losses.\n\n"
-                   "| pair | win %% | tie %% | loss %% | W/T/L | p | paper win / tie / loss %% |\n|---|---|---|---|---|---|---|\n", ev[0].n);
+}
+
+/* Head-to-head (the paper's Table 1 and Figure 3) beside the paper's numbers,
+ * and winrate.svg. Fills h, cs and the pair labels; returns the pairs made. */
+static int report_head_to_head(Buf *r, Buf *summary, const RunConfig *rc, const ModelEval *ev, int n_models, HeadToHead *h,
+                               CorrectSplit *cs, char lab[][48]) {
+    static const struct { int a, b; const char *paper; } cmp[] = {
+        {1, 0, "30.5 / 38.7 / 30.9"}, {2, 0, "49.2 / 36.3 / 14.5"}, {3, 0, "62.5 / 27.7 / 9.8"},
+        {2, 1, "55.5 / 32.8 / 11.7"}, {3, 2, "47.7 / 39.8 / 12.5"}, {3, 1, "68.8 / 22.7 / 8.6"},
+        {4, 1, "(ablation: no gain)"}, {2, 4, "(ablation: DPO > positive-only)"}};
+    const char *labels[8];
+    Buf svg = {0, 0, 0};
+    int i, k, n_cmp = 0;
+    buf_printf(r, "\n## Head-to-head on %d held-out prompts\n\nThe grader scores each answer 0-5; the higher grade wins, "
+                  "equal grades tie. p is the two-sided sign test on wins vs losses.\n\n"
+                  "| pair | win %% | tie %% | loss %% | W/T/L | p | paper win / tie / loss %% |\n|---|---|---|---|---|---|---|\n", ev[0].n);
     buf_str(summary, "\ncorrect %:");
     for (i = 0; i < n_models; i++) buf_printf(summary, "%s %s %.1f", i ? "," : "", model_labels[i], pct(ev[i].n_correct, ev[i].n));
     buf_str(summary, "\n\nhead-to-head            win%   tie%  loss%   p        | correct: only-left/only-right  p        | grade wins: correctness/form\n");
@@ -4373,9 +4453,9 @@ static void run_report(const RunConfig *rc, int n_models, Buf *summary) {
         h[n_cmp] = head_to_head(ev[a].grade, ev[b].grade, ev[0].n);
         cs[n_cmp] = correctness_split(ev[a].grade, ev[a].correct, ev[b].grade, ev[b].correct, ev[0].n);
         n = ev[0].n ? ev[0].n : 1;
-        snprintf(lab[n_cmp], sizeof lab[n_cmp], "%s vs %s", model_labels[a], model_labels[b]);
+        snprintf(lab[n_cmp], 48, "%s vs %s", model_labels[a], model_labels[b]);
         labels[n_cmp] = lab[n_cmp];
-        buf_printf(&r, "| %s | %.1f | %.1f | %.1f | %d/%d/%d | %.2g | %s |\n", lab[n_cmp], 100.0 * h[n_cmp].win / n,
+        buf_printf(r, "| %s | %.1f | %.1f | %.1f | %d/%d/%d | %.2g | %s |\n", lab[n_cmp], 100.0 * h[n_cmp].win / n,
                    100.0 * h[n_cmp].tie / n, 100.0 * h[n_cmp].loss / n, h[n_cmp].win, h[n_cmp].tie, h[n_cmp].loss,
                    h[n_cmp].p, cmp[k].paper);
         buf_printf(summary, "%-22s %5.1f  %5.1f  %5.1f   %-8.2g |          %3d/%-3d          %-8.2g |         %3d/%d\n", lab[n_cmp],
@@ -4384,20 +4464,34 @@ static void run_report(const RunConfig *rc, int n_models, Buf *summary) {
         n_cmp++;
     }
     svg_winrate(&svg, n_cmp, labels, h);
-    write_text(rc, "winrate.svg", &svg); svg.n = 0;
-    buf_str(&r, "\n![head-to-head](winrate.svg)\n\n## Instruction following\n\n"
-                "| model | mean grade (0-5) | correct % | mean response bytes | mean tokens |\n|---|---|---|---|---|\n");
+    write_text(rc, "winrate.svg", &svg);
+    free(svg.p);
+    return n_cmp;
+}
+
+static void report_instruction_following(Buf *r, const ModelEval *ev, int n_models) {
+    int i;
+    buf_str(r, "\n![head-to-head](winrate.svg)\n\n## Instruction following\n\n"
+               "| model | mean grade (0-5) | correct % | mean response bytes | mean tokens |\n|---|---|---|---|---|\n");
     for (i = 0; i < n_models; i++)
-        buf_printf(&r, "| %s | %.3f | %.1f | %.1f | %.1f |\n", model_labels[i], ev[i].mean_grade, 100.0 * ev[i].correct_rate,
+        buf_printf(r, "| %s | %.3f | %.1f | %.1f | %.1f |\n", model_labels[i], ev[i].mean_grade, 100.0 * ev[i].correct_rate,
                    ev[i].mean_bytes, ev[i].mean_tokens);
-    buf_str(&r, "\nThe paper's responses grow with each iteration (M1 1,092, M2 1,552, M3 2,552, unit unverified).\n");
-    report_correctness(&r, ev, n_models, lab, cs, n_cmp, cats, n_cat, cat_of);
-    if (any_bo) report_bestof(&r, summary, rc, ev, n_models, bo, has_bo, ks, nk, cats, n_cat, cat_of);
-    eval_jsonl(&svg, rc, ev, n_models, bo, has_bo, ks, nk);
-    write_text(rc, "eval.jsonl", &svg); svg.n = 0;
-    buf_str(&r, "\n## Reward modelling on held-out ranked sets\n\n"
-                "| model | pairwise acc % | 5-best % | exact match % | Spearman | Kendall tau | judge parse failures % | paper (acc / 5-best / exact / rho / tau) |\n"
-                "|---|---|---|---|---|---|---|---|\n");
+    buf_str(r, "\nThe paper's responses grow with each iteration (M1 1,092, M2 1,552, M3 2,552, unit unverified).\n");
+}
+
+/* Reward modelling (the paper's Table 4) from rm_<model>.json, and rm_by_model.svg. */
+static void report_reward_model(Buf *r, Buf *summary, const RunConfig *rc, int n_models) {
+    static const char *paper_rm[] = {"65.1 / 39.6 / 10.1 / 0.253 / 0.233", "78.7 / 41.5 / 13.1 / 0.279 / 0.253",
+                                     "80.4 / 44.3 / 14.3 / 0.331 / 0.315", "81.7 / 43.2 / 14.3 / 0.349 / 0.324", "-"};
+    static const char *names[2] = {"pairwise accuracy", "5-best"};
+    static const char *xl[4] = {"SFT", "M1", "M2", "M3"};
+    double pacc[5], best[5];
+    const double *ys[2];
+    Buf svg = {0, 0, 0};
+    int i;
+    buf_str(r, "\n## Reward modelling on held-out ranked sets\n\n"
+               "| model | pairwise acc % | 5-best % | exact match % | Spearman | Kendall tau | judge parse failures % | paper (acc / 5-best / exact / rho / tau) |\n"
+               "|---|---|---|---|---|---|---|---|\n");
     buf_str(summary, "\nreward model      pair-acc%  5-best%  exact%  spearman  kendall  parse-fail%\n");
     for (i = 0; i < n_models; i++) {
         char fn[32], *p;
@@ -4408,7 +4502,7 @@ static void run_report(const RunConfig *rc, int n_models, Buf *summary) {
         best[i] = json_file_number(p, "best5");
         jn = json_file_number(p, "judgments");
         pf = jn > 0 ? json_file_number(p, "parse_failures") / jn : 0.0;
-        buf_printf(&r, "| %s | %.1f | %.1f | %.1f | %.3f | %.3f | %.2f | %s |\n", model_labels[i], 100 * pacc[i], 100 * best[i],
+        buf_printf(r, "| %s | %.1f | %.1f | %.1f | %.3f | %.3f | %.2f | %s |\n", model_labels[i], 100 * pacc[i], 100 * best[i],
                    100 * json_file_number(p, "exact_match"), json_file_number(p, "spearman"),
                    json_file_number(p, "kendall"), 100 * pf, paper_rm[i]);
         buf_printf(summary, "%-17s %8.1f %8.1f %7.1f %9.3f %8.3f %10.2f\n", model_labels[i], 100 * pacc[i], 100 * best[i],
@@ -4416,24 +4510,25 @@ static void run_report(const RunConfig *rc, int n_models, Buf *summary) {
                    json_file_number(p, "kendall"), 100 * pf);
         free(p);
     }
-    {
-        const char *names[2] = {"pairwise accuracy", "5-best"};
-        const double *ys[2];
-        const char *xl[4] = {"SFT", "M1", "M2", "M3"};
-        ys[0] = pacc; ys[1] = best;
-        svg_lines(&svg, "Judge quality by model (held-out ranked sets)", n_models < 4 ? n_models : 4, 2, names, ys, 0.0, 1.0, xl);
-        write_text(rc, "rm_by_model.svg", &svg); svg.n = 0;
-    }
-    buf_printf(&r, "\n![reward modelling](rm_by_model.svg)\n\n## Self-generated preference data\n\n"
-                   "| data | prompts generated | kept | candidates | judgments | parse failures %% | unscored | all %d identical | ties | pairs | paper pairs |\n"
-                   "|---|---|---|---|---|---|---|---|---|---|---|\n", rc->aift.n_candidates);
+    ys[0] = pacc; ys[1] = best;
+    svg_lines(&svg, "Judge quality by model (held-out ranked sets)", n_models < 4 ? n_models : 4, 2, names, ys, 0.0, 1.0, xl);
+    write_text(rc, "rm_by_model.svg", &svg);
+    free(svg.p);
+}
+
+/* The self-generated preference data (AIFT(M1), AIFT(M2)) from aiftN.stats.json. */
+static void report_aift_data(Buf *r, Buf *summary, const RunConfig *rc) {
+    int i;
+    buf_printf(r, "\n![reward modelling](rm_by_model.svg)\n\n## Self-generated preference data\n\n"
+                  "| data | prompts generated | kept | candidates | judgments | parse failures %% | unscored | all %d identical | ties | pairs | paper pairs |\n"
+                  "|---|---|---|---|---|---|---|---|---|---|---|\n", rc->aift.n_candidates);
     for (i = 1; i <= 2; i++) {
         char fn[32], *p;
         double j;
         snprintf(fn, sizeof fn, "aift%d.stats.json", i);
         p = run_path(rc, fn);
         j = json_file_number(p, "judgments");
-        buf_printf(&r, "| AIFT(M%d) | %.0f | %.0f | %.0f | %.0f | %.2f | %.0f | %.0f | %.0f | %.0f | %s |\n", i,
+        buf_printf(r, "| AIFT(M%d) | %.0f | %.0f | %.0f | %.0f | %.2f | %.0f | %.0f | %.0f | %.0f | %s |\n", i,
                    json_file_number(p, "prompts_generated"), json_file_number(p, "prompts_kept"),
                    json_file_number(p, "candidates"), j, j > 0 ? 100 * json_file_number(p, "parse_failures") / j : 0.0,
                    json_file_number(p, "unscored"), json_file_number(p, "identical"), json_file_number(p, "ties"),
@@ -4446,44 +4541,88 @@ static void run_report(const RunConfig *rc, int n_models, Buf *summary) {
     }
     if (aift_filter_on(&rc->aift)) {
         char *p1 = run_path(rc, "aift1.stats.json"), *p2 = run_path(rc, "aift2.stats.json");
-        buf_printf(&r, "\nConfidence filter on (not in the paper): a pair is kept only if its self-judged score gap is at least %g "
-                       "and its chosen score at least %g. Untied pairs dropped by it: AIFT(M1) %.0f, AIFT(M2) %.0f.\n",
+        buf_printf(r, "\nConfidence filter on (not in the paper): a pair is kept only if its self-judged score gap is at least %g "
+                      "and its chosen score at least %g. Untied pairs dropped by it: AIFT(M1) %.0f, AIFT(M2) %.0f.\n",
                    (double)rc->aift.min_margin, (double)rc->aift.min_chosen,
                    json_file_number(p1, "low_confidence"), json_file_number(p2, "low_confidence"));
         free(p1); free(p2);
     }
-    buf_str(&r, "\nThe same pairs graded afterwards by the grader (evaluation only; the loop never sees these grades). "
-                "The paper's loop needs the model's own judgments to prefer the better of its own responses more often than not.\n\n"
-                "| data | chosen graded better | worse | equal | better share of unequal | sign test p |\n|---|---|---|---|---|---|\n");
+}
+
+/* The same pairs graded afterwards by the grader: does the self-judge prefer
+ * the better of its own responses more often than not? */
+static void report_pair_audit(Buf *r, Buf *summary, const RunConfig *rc) {
+    int i;
+    buf_str(r, "\nThe same pairs graded afterwards by the grader (evaluation only; the loop never sees these grades). "
+               "The paper's loop needs the model's own judgments to prefer the better of its own responses more often than not.\n\n"
+               "| data | chosen graded better | worse | equal | better share of unequal | sign test p |\n|---|---|---|---|---|---|\n");
     for (i = 1; i <= 2; i++) {
         int bt, wr, eq;
         pair_audit_counts(rc, i, &bt, &wr, &eq);
-        buf_printf(&r, "| AIFT(M%d) | %d | %d | %d | %.1f%% | %.2g |\n", i, bt, wr, eq,
+        buf_printf(r, "| AIFT(M%d) | %d | %d | %d | %.1f%% | %.2g |\n", i, bt, wr, eq,
                    bt + wr > 0 ? 100.0 * bt / (bt + wr) : 0.0, sign_test_p(bt, wr));
         buf_printf(summary, "AIFT(M%d) pairs graded afterwards: chosen better %d, worse %d, equal %d\n", i, bt, wr, eq);
     }
-    {
-        double *l2, *a2, *l3, *a3;
-        char *p2 = run_path(rc, "m2.dpo.jsonl"), *p3 = run_path(rc, "m3.dpo.jsonl");
-        int n2 = load_dpo_log(p2, &l2, &a2), n3 = load_dpo_log(p3, &l3, &a3), n = n2 < n3 ? n2 : n3;
-        const char *names[4] = {"M2 loss", "M2 reward acc", "M3 loss", "M3 reward acc"};
-        const double *ys[4];
-        ys[0] = l2; ys[1] = a2; ys[2] = l3; ys[3] = a3;
-        if (n > 1) {
-            svg_lines(&svg, "DPO: loss and rewards/accuracies per step", n, 4, names, ys, 0.0, 1.0, NULL);
-            write_text(rc, "dpo_curves.svg", &svg); svg.n = 0;
-            buf_printf(&r, "\n![DPO curves](dpo_curves.svg)\n\nDPO: M2 loss %.3f -> %.3f, M3 loss %.3f -> %.3f "
-                           "(step logs: m2.dpo.jsonl, m3.dpo.jsonl, TRL metric names).\n", l2[0], l2[n2 - 1], l3[0], l3[n3 - 1]);
-        }
-        free(l2); free(a2); free(l3); free(a3); free(p2); free(p3);
+}
+
+/* DPO loss and reward accuracy per step for M2 and M3 (dpo_curves.svg). */
+static void report_dpo_curves(Buf *r, const RunConfig *rc) {
+    static const char *names[4] = {"M2 loss", "M2 reward acc", "M3 loss", "M3 reward acc"};
+    double *l2, *a2, *l3, *a3;
+    char *p2 = run_path(rc, "m2.dpo.jsonl"), *p3 = run_path(rc, "m3.dpo.jsonl");
+    int n2 = load_dpo_log(p2, &l2, &a2), n3 = load_dpo_log(p3, &l3, &a3), n = n2 < n3 ? n2 : n3;
+    const double *ys[4];
+    Buf svg = {0, 0, 0};
+    ys[0] = l2; ys[1] = a2; ys[2] = l3; ys[3] = a3;
+    if (n > 1) {
+        svg_lines(&svg, "DPO: loss and rewards/accuracies per step", n, 4, names, ys, 0.0, 1.0, NULL);
+        write_text(rc, "dpo_curves.svg", &svg);
+        buf_printf(r, "\n![DPO curves](dpo_curves.svg)\n\nDPO: M2 loss %.3f -> %.3f, M3 loss %.3f -> %.3f "
+                      "(step logs: m2.dpo.jsonl, m3.dpo.jsonl, TRL metric names).\n", l2[0], l2[n2 - 1], l3[0], l3[n3 - 1]);
     }
+    free(l2); free(a2); free(l3); free(a3); free(p2); free(p3); free(svg.p);
+}
+
+/* report.md, its SVG charts and eval.jsonl, recomputed from the run
+ * directory's files; summary receives the lines srlm run prints. */
+static void run_report(const RunConfig *rc, int n_models, Buf *summary) {
+    ModelEval ev[5];
+    HeadToHead h[8];
+    CorrectSplit cs[8];
+    BestOf bo[5];
+    int has_bo[5], ks[8], nk = bestof_ks(rc->bestof_n, ks), *cat_of, n_cat = 0, any_bo = 0, i, n_cmp;
+    const char *cats[64];
+    char lab[8][48];
+    Buf r = {0, 0, 0}, ej = {0, 0, 0};
+    memset(ev, 0, sizeof ev);
+    for (i = 0; i < n_models; i++) ev[i] = load_eval(rc, model_names[i]);
+    for (i = 1; i < n_models; i++) if (ev[i].n != ev[0].n) die("answers_%s.jsonl: %d answers, answers_%s.jsonl %d", model_names[i], ev[i].n, model_names[0], ev[0].n);
+    cat_of = report_categories(&ev[0], cats, &n_cat);
+    for (i = 0; i < n_models; i++) {
+        has_bo[i] = bestof_wanted(rc, model_names[i]);
+        if (has_bo[i]) { bestof_load(rc, model_names[i], ev[0].n, &bo[i]); any_bo = 1; }
+    }
+    buf_printf(&r, "# srlm run report\n\nPreset `%s`, seed %llu. Settings and input digests: `run.cfg`. "
+                   "Every number below is recomputed from the files in this directory.\n\n", rc->preset,
+               (unsigned long long)rc->seed);
+    report_models(&r, summary, rc, n_models);
+    n_cmp = report_head_to_head(&r, summary, rc, ev, n_models, h, cs, lab);
+    report_instruction_following(&r, ev, n_models);
+    report_correctness(&r, ev, n_models, lab, cs, n_cmp, cats, n_cat, cat_of);
+    if (any_bo) report_bestof(&r, summary, rc, ev, n_models, bo, has_bo, ks, nk, cats, n_cat, cat_of);
+    eval_jsonl(&ej, rc, ev, n_models, bo, has_bo, ks, nk);
+    write_text(rc, "eval.jsonl", &ej);
+    report_reward_model(&r, summary, rc, n_models);
+    report_aift_data(&r, summary, rc);
+    report_pair_audit(&r, summary, rc);
+    report_dpo_curves(&r, rc);
     write_text(rc, "report.md", &r);
     for (i = 0; i < n_models; i++) {
         free(ev[i].grade); free(ev[i].correct); free_strings(ev[i].category, ev[i].n);
         if (has_bo[i]) bestof_free(&bo[i]);
     }
     free(cat_of);
-    free(r.p); free(svg.p);
+    free(r.p); free(ej.p);
 }
 
 static const char *run_help =
@@ -4509,138 +4648,177 @@ static const char *run_help =
     "                     self-judged; 0 = off\n"
     "  --bestof-models m1 the models it evaluates: all, or a comma list of sft m1 m2 m3 m2pos\n";
 
+/* Every name in --bestof-models must be a model the run makes. */
+static void run_check_bestof_models(const RunConfig *rc) {
+    const char *q = rc->bestof_models;
+    if (strcmp(q, "all") == 0) return;
+    for (;;) {
+        const char *e = strchr(q, ',');
+        size_t len = e ? (size_t)(e - q) : strlen(q);
+        int m, known = 0;
+        for (m = 0; m < 5; m++) if (strlen(model_names[m]) == len && memcmp(model_names[m], q, len) == 0) known = m + 1;
+        if (!known) die("run: --bestof-models: unknown model \"%.*s\" (all, or a comma list of sft m1 m2 m3 m2pos)", (int)len, q);
+        if (known == 5 && !rc->ablation) die("run: --bestof-models m2pos needs the ablation (drop --no-ablation)");
+        if (!e) break;
+        q = e + 1;
+    }
+}
+
+/* The run's settings: the preset's defaults, then the command line. */
+static void run_config_from_opts(RunConfig *rc, Opts *o) {
+    const char *pm;
+    run_defaults(rc, opt_str(o, "--preset", "default"));
+    rc->dir = opt_str(o, "--dir", NULL); rc->m0 = opt_str(o, "--m0", NULL); rc->tokenizer = opt_str(o, "--tokenizer", NULL);
+    rc->template_path = opt_str(o, "--template", NULL); rc->ift = opt_str(o, "--ift", NULL); rc->eft = opt_str(o, "--eft", NULL);
+    rc->test = opt_str(o, "--test", NULL); rc->ranked = opt_str(o, "--ranked", NULL); rc->grader = opt_str(o, "--grader", NULL);
+    rc->seed = opt_u64(o, "--seed", rc->seed);
+    rc->aift.n_prompts = opt_int(o, "--prompts", rc->aift.n_prompts, 1, 1000000);
+    rc->aift.n_candidates = opt_int(o, "--candidates", rc->aift.n_candidates, 2, 64);
+    pm = opt_str(o, "--prompt-model", "m0");
+    if (strcmp(pm, "m0") && strcmp(pm, "current")) die("run: --prompt-model must be m0 or current");
+    rc->prompt_model_current = strcmp(pm, "current") == 0;
+    rc->sft_epochs = opt_int(o, "--sft-epochs", rc->sft_epochs, 1, 1000);
+    rc->sft_lr = opt_float(o, "--sft-lr", rc->sft_lr, 0.0f, 1.0f);
+    rc->sft_lr_min = rc->sft_lr / 10.0f;
+    rc->dpo_epochs = opt_int(o, "--dpo-epochs", rc->dpo_epochs, 1, 1000);
+    rc->dpo_lr = opt_float(o, "--dpo-lr", rc->dpo_lr, 0.0f, 1.0f);
+    rc->dpo_lr_min = rc->dpo_lr / 10.0f;
+    rc->beta = opt_float(o, "--beta", rc->beta, 1e-6f, 100.0f);
+    rc->label_smoothing = opt_float(o, "--label-smoothing", rc->label_smoothing, 0.0f, 0.49f);
+    rc->nll_weight = opt_float(o, "--nll-weight", rc->nll_weight, 0.0f, 100.0f);
+    rc->aift.max_similarity = opt_float(o, "--max-similarity", rc->aift.max_similarity, 0.1f, 1.0f);
+    rc->aift.min_margin = opt_float(o, "--min-margin", rc->aift.min_margin, 0.0f, 5.0f);
+    rc->aift.min_chosen = opt_float(o, "--min-chosen", rc->aift.min_chosen, 0.0f, 5.0f);
+    rc->dropout = opt_float(o, "--dropout", rc->dropout, 0.0f, 0.9f);
+    if (opt_flag(o, "--no-ablation")) rc->ablation = 0;
+    rc->bestof_n = opt_int(o, "--bestof", rc->bestof_n, 0, 64);
+    rc->bestof_models = opt_str(o, "--bestof-models", rc->bestof_models);
+    opts_done(o);
+    run_check_bestof_models(rc);
+    if (!rc->dir || !rc->m0 || !rc->tokenizer || !rc->template_path || !rc->ift || !rc->eft || !rc->test || !rc->ranked || !rc->grader)
+        die("run: --dir --m0 --tokenizer --template --ift --eft --test --ranked --grader are required (see --help)");
+    {   /* a malformed --grader fails now, not after hours of training */
+        char **g = grader_argv(rc->grader, NULL, NULL);
+        free(g[0]); free(g);
+    }
+}
+
+/* Make or reopen the run directory: lock it, clear an interrupted run's temp
+ * files, and write run.cfg, or check that the existing one (settings and
+ * input digests) is this run's. */
+static void run_open_dir(RunConfig *rc) {
+    Buf fp = {0, 0, 0};
+    char *cfg_path;
+    int n;
+    make_dirs(rc->dir);
+    run_dir_lock(rc);
+    if ((n = run_clean_tmp(rc->dir)) > 0) fprintf(stderr, "[run] removed %d temp file(s) an interrupted run left in %s\n", n, rc->dir);
+    run_fingerprint(rc, &fp);
+    cfg_path = run_path(rc, "run.cfg");
+    if (path_exists(cfg_path)) {
+        uint8_t *old;
+        size_t len;
+        if (read_file(cfg_path, &old, &len) != 0) exit(1);
+        if (len != fp.n || memcmp(old, fp.p, len) != 0)
+            die("%s: this run directory was made with other settings or inputs; use a new --dir (or delete it)", cfg_path);
+        free(old);
+        fprintf(stderr, "[run] resuming in %s\n", rc->dir);
+    } else if (write_file_atomic(cfg_path, fp.p, fp.n) != 0) exit(1);
+    free(cfg_path); free(fp.p);
+}
+
+/* Paper steps: seed fine-tuning (stages 1-2), two self-rewarding iterations
+ * (3-6: AIFT(Mt) then DPO), and the positive-only ablation (7). Returns the
+ * number of models made (4, or 5 with the ablation). */
+static int run_train_models(const RunConfig *rc, const Tokenizer *tok, const JudgeTemplate *jt) {
+    char *p_sft = run_path(rc, "sft.ckpt"), *p_m1 = run_path(rc, "m1.ckpt");
+    char *p_a1 = run_path(rc, "aift1.jsonl"), *p_a1s = run_path(rc, "aift1.stats.json"), *p_a1c = run_path(rc, "aift1.candidates.jsonl");
+    char *p_m2 = run_path(rc, "m2.ckpt"), *p_l2 = run_path(rc, "m2.dpo.jsonl");
+    char *p_a2 = run_path(rc, "aift2.jsonl"), *p_a2s = run_path(rc, "aift2.stats.json"), *p_a2c = run_path(rc, "aift2.candidates.jsonl");
+    char *p_m3 = run_path(rc, "m3.ckpt"), *p_l3 = run_path(rc, "m3.dpo.jsonl");
+    char *p_pos = run_path(rc, "positive1.jsonl"), *p_m2pos = run_path(rc, "m2pos.ckpt");
+    char *data = xmalloc(strlen(rc->ift) + strlen(rc->eft) + 2);
+    int n_models = 4;
+    sprintf(data, "%s,%s", rc->ift, rc->eft);
+    /* 1-2: seed fine-tuning */
+    stage_sft(rc, tok, rc->m0, rc->ift, p_sft, hash64(rc->seed, 1), "1/9 SFT baseline");
+    stage_sft(rc, tok, rc->m0, data, p_m1, hash64(rc->seed, 2), "2/9 M1");
+    /* 3-6: two self-rewarding iterations */
+    stage_aift(rc, tok, jt, p_m1, p_a1, p_a1s, p_a1c, hash64(rc->seed, 3), "3/9 AIFT(M1)");
+    stage_dpo(rc, tok, p_m1, p_a1, p_m2, p_l2, hash64(rc->seed, 4), "4/9 M2");
+    stage_aift(rc, tok, jt, p_m2, p_a2, p_a2s, p_a2c, hash64(rc->seed, 5), "5/9 AIFT(M2)");
+    stage_dpo(rc, tok, p_m2, p_a2, p_m3, p_l3, hash64(rc->seed, 6), "6/9 M3");
+    /* 7: ablation — SFT on the chosen responses only */
+    if (rc->ablation) {
+        stage_positive_data(rc, p_a1, p_pos);
+        stage_sft(rc, tok, p_m1, p_pos, p_m2pos, hash64(rc->seed, 7), "7/9 M2 positive-only");
+        n_models = 5;
+    }
+    free(data);
+    free(p_sft); free(p_m1); free(p_a1); free(p_a1s); free(p_a1c); free(p_m2); free(p_l2); free(p_a2); free(p_a2s); free(p_a2c); free(p_m3); free(p_l3);
+    free(p_pos); free(p_m2pos);
+    return n_models;
+}
+
+/* Stage 8: every model answers the test prompts and judges the ranked sets,
+ * both AIFT sets are graded afterwards, then best of N (evaluation only,
+ * after everything the loop trains). */
+static void run_evaluate(const RunConfig *rc, const Tokenizer *tok, const JudgeTemplate *jt, int n_models) {
+    char *p_a1 = run_path(rc, "aift1.jsonl"), *p_a2 = run_path(rc, "aift2.jsonl");
+    int i;
+    for (i = 0; i < n_models; i++) {
+        char fn[32], *p;
+        snprintf(fn, sizeof fn, "%s.ckpt", model_names[i]);
+        p = run_path(rc, fn);
+        fprintf(stderr, "[8/9 eval] %s\n", model_labels[i]);
+        stage_answers(rc, tok, p, model_names[i]);
+        stage_rm(rc, tok, jt, p, model_names[i], hash64(rc->seed, 8));
+        free(p);
+    }
+    stage_pair_audit(rc, p_a1, 1);
+    stage_pair_audit(rc, p_a2, 2);
+    for (i = 0; i < n_models; i++) {
+        char fn[32], *p;
+        if (!bestof_wanted(rc, model_names[i])) continue;
+        snprintf(fn, sizeof fn, "%s.ckpt", model_names[i]);
+        p = run_path(rc, fn);
+        fprintf(stderr, "[8/9 eval] %s best of %d\n", model_labels[i], rc->bestof_n);
+        stage_bestof(rc, tok, jt, p, model_names[i], hash64(rc->seed, 9));
+        free(p);
+    }
+    free(p_a1); free(p_a2);
+}
+
 static int cmd_run(int argc, char **argv) {
     Opts o = opts_make(argc, argv, "run");
     RunConfig rc;
     Tokenizer tok;
     JudgeTemplate jt;
-    Buf fp = {0, 0, 0}, summary = {0, 0, 0};
-    char *cfg_path, *p_sft, *p_m1, *p_a1, *p_a1s, *p_a1c, *p_m2, *p_l2, *p_a2, *p_a2s, *p_a2c, *p_m3, *p_l3, *p_pos, *p_m2pos, *data;
-    const char *preset, *pm;
-    int n_models, i;
+    Buf summary = {0, 0, 0};
+    int n_models;
     double t0 = now_seconds();
     if (wants_help(argc, argv)) { free(o.used); fputs(run_help, stdout); return 0; }
-    preset = opt_str(&o, "--preset", "default");
-    run_defaults(&rc, preset);
-    rc.dir = opt_str(&o, "--dir", NULL); rc.m0 = opt_str(&o, "--m0", NULL); rc.tokenizer = opt_str(&o, "--tokenizer", NULL);
-    rc.template_path = opt_str(&o, "--template", NULL); rc.ift = opt_str(&o, "--ift", NULL); rc.eft = opt_str(&o, "--eft", NULL);
-    rc.test = opt_str(&o, "--test", NULL); rc.ranked = opt_str(&o, "--ranked", NULL); rc.grader = opt_str(&o, "--grader", NULL);
-    rc.seed = opt_u64(&o, "--seed", rc.seed);
-    rc.aift.n_prompts = opt_int(&o, "--prompts", rc.aift.n_prompts, 1, 1000000);
-    rc.aift.n_candidates = opt_int(&o, "--candidates", rc.aift.n_candidates, 2, 64);
-    pm = opt_str(&o, "--prompt-model", "m0");
-    if (strcmp(pm, "m0") && strcmp(pm, "current")) die("run: --prompt-model must be m0 or current");
-    rc.prompt_model_current = strcmp(pm, "current") == 0;
-    rc.sft_epochs = opt_int(&o, "--sft-epochs", rc.sft_epochs, 1, 1000);
-    rc.sft_lr = opt_float(&o, "--sft-lr", rc.sft_lr, 0.0f, 1.0f);
-    rc.sft_lr_min = rc.sft_lr / 10.0f;
-    rc.dpo_epochs = opt_int(&o, "--dpo-epochs", rc.dpo_epochs, 1, 1000);
-    rc.dpo_lr = opt_float(&o, "--dpo-lr", rc.dpo_lr, 0.0f, 1.0f);
-    rc.dpo_lr_min = rc.dpo_lr / 10.0f;
-    rc.beta = opt_float(&o, "--beta", rc.beta, 1e-6f, 100.0f);
-    rc.label_smoothing = opt_float(&o, "--label-smoothing", rc.label_smoothing, 0.0f, 0.49f);
-    rc.nll_weight = opt_float(&o, "--nll-weight", rc.nll_weight, 0.0f, 100.0f);
-    rc.aift.max_similarity = opt_float(&o, "--max-similarity", rc.aift.max_similarity, 0.1f, 1.0f);
-    rc.aift.min_margin = opt_float(&o, "--min-margin", rc.aift.min_margin, 0.0f, 5.0f);
-    rc.aift.min_chosen = opt_float(&o, "--min-chosen", rc.aift.min_chosen, 0.0f, 5.0f);
-    rc.dropout = opt_float(&o, "--dropout", rc.dropout, 0.0f, 0.9f);
-    if (opt_flag(&o, "--no-ablation")) rc.ablation = 0;
-    rc.bestof_n = opt_int(&o, "--bestof", rc.bestof_n, 0, 64);
-    rc.bestof_models = opt_str(&o, "--bestof-models", rc.bestof_models);
-    opts_done(&o);
-    if (strcmp(rc.bestof_models, "all") != 0) {  /* every name a model the run makes */
-        const char *q = rc.bestof_models;
-        for (;;) {
-            const char *e = strchr(q, ',');
-            size_t len = e ? (size_t)(e - q) : strlen(q);
-            int m, known = 0;
-            for (m = 0; m < 5; m++) if (strlen(model_names[m]) == len && memcmp(model_names[m], q, len) == 0) known = m + 1;
-            if (!known) die("run: --bestof-models: unknown model \"%.*s\" (all, or a comma list of sft m1 m2 m3 m2pos)", (int)len, q);
-            if (known == 5 && !rc.ablation) die("run: --bestof-models m2pos needs the ablation (drop --no-ablation)");
-            if (!e) break;
-            q = e + 1;
-        }
-    }
-    if (!rc.dir || !rc.m0 || !rc.tokenizer || !rc.template_path || !rc.ift || !rc.eft || !rc.test || !rc.ranked || !rc.grader)
-        die("run: --dir --m0 --tokenizer --template --ift --eft --test --ranked --grader are required (see --help)");
-    {   /* a malformed --grader fails now, not after hours of training */
-        char **g = grader_argv(rc.grader, NULL, NULL);
-        free(g[0]); free(g);
-    }
-    make_dirs(rc.dir);
-    run_dir_lock(&rc);
-    if ((i = run_clean_tmp(rc.dir)) > 0) fprintf(stderr, "[run] removed %d temp file(s) an interrupted run left in %s\n", i, rc.dir);
-    run_fingerprint(&rc, &fp);
-    cfg_path = run_path(&rc, "run.cfg");
-    if (path_exists(cfg_path)) {
-        uint8_t *old;
-        size_t n;
-        if (read_file(cfg_path, &old, &n) != 0) return 1;
-        if (n != fp.n || memcmp(old, fp.p, n) != 0)
-            die("%s: this run directory was made with other settings or inputs; use a new --dir (or delete it)", cfg_path);
-        free(old);
-        fprintf(stderr, "[run] resuming in %s\n", rc.dir);
-    } else if (write_file_atomic(cfg_path, fp.p, fp.n) != 0) return 1;
+    run_config_from_opts(&rc, &o);
+    run_open_dir(&rc);
     tokenizer_load(&tok, rc.tokenizer);
     judge_template_load(&jt, rc.template_path);
-    p_sft = run_path(&rc, "sft.ckpt"); p_m1 = run_path(&rc, "m1.ckpt");
-    p_a1 = run_path(&rc, "aift1.jsonl"); p_a1s = run_path(&rc, "aift1.stats.json"); p_a1c = run_path(&rc, "aift1.candidates.jsonl");
-    p_m2 = run_path(&rc, "m2.ckpt"); p_l2 = run_path(&rc, "m2.dpo.jsonl");
-    p_a2 = run_path(&rc, "aift2.jsonl"); p_a2s = run_path(&rc, "aift2.stats.json"); p_a2c = run_path(&rc, "aift2.candidates.jsonl");
-    p_m3 = run_path(&rc, "m3.ckpt"); p_l3 = run_path(&rc, "m3.dpo.jsonl");
-    p_pos = run_path(&rc, "positive1.jsonl"); p_m2pos = run_path(&rc, "m2pos.ckpt");
-    data = xmalloc(strlen(rc.ift) + strlen(rc.eft) + 2);
-    sprintf(data, "%s,%s", rc.ift, rc.eft);
-    /* 1-2: seed fine-tuning */
-    stage_sft(&rc, &tok, rc.m0, rc.ift, p_sft, hash64(rc.seed, 1), "1/9 SFT baseline");
-    stage_sft(&rc, &tok, rc.m0, data, p_m1, hash64(rc.seed, 2), "2/9 M1");
-    /* 3-6: two self-rewarding iterations */
-    stage_aift(&rc, &tok, &jt, p_m1, p_a1, p_a1s, p_a1c, hash64(rc.seed, 3), "3/9 AIFT(M1)");
-    stage_dpo(&rc, &tok, p_m1, p_a1, p_m2, p_l2, hash64(rc.seed, 4), "4/9 M2");
-    stage_aift(&rc, &tok, &jt, p_m2, p_a2, p_a2s, p_a2c, hash64(rc.seed, 5), "5/9 AIFT(M2)");
-    stage_dpo(&rc, &tok, p_m2, p_a2, p_m3, p_l3, hash64(rc.seed, 6), "6/9 M3");
-    /* 7: ablation — SFT on the chosen responses only */
-    n_models = 4;
-    if (rc.ablation) {
-        stage_positive_data(&rc, p_a1, p_pos);
-        stage_sft(&rc, &tok, p_m1, p_pos, p_m2pos, hash64(rc.seed, 7), "7/9 M2 positive-only");
-        n_models = 5;
-    }
-    /* 8: evaluation */
-    for (i = 0; i < n_models; i++) {
-        char fn[32], *p;
-        snprintf(fn, sizeof fn, "%s.ckpt", model_names[i]);
-        p = run_path(&rc, fn);
-        fprintf(stderr, "[8/9 eval] %s\n", model_labels[i]);
-        stage_answers(&rc, &tok, p, model_names[i]);
-        stage_rm(&rc, &tok, &jt, p, model_names[i], hash64(rc.seed, 8));
-        free(p);
-    }
-    stage_pair_audit(&rc, p_a1, 1);
-    stage_pair_audit(&rc, p_a2, 2);
-    for (i = 0; i < n_models; i++) {   /* best of N: evaluation only, after everything the loop trains */
-        char fn[32], *p;
-        if (!bestof_wanted(&rc, model_names[i])) continue;
-        snprintf(fn, sizeof fn, "%s.ckpt", model_names[i]);
-        p = run_path(&rc, fn);
-        fprintf(stderr, "[8/9 eval] %s best of %d\n", model_labels[i], rc.bestof_n);
-        stage_bestof(&rc, &tok, &jt, p, model_names[i], hash64(rc.seed, 9));
-        free(p);
-    }
+    n_models = run_train_models(&rc, &tok, &jt);
+    run_evaluate(&rc, &tok, &jt, n_models);
     /* 9: report */
     run_report(&rc, n_models, &summary);
     fprintf(stderr, "[9/9 report] %s/report.md (%.0f s)\n", rc.dir, now_seconds() - t0);
     fwrite(summary.p, 1, summary.n, stdout);
-    free(summary.p); free(fp.p); free(cfg_path); free(data);
-    free(p_sft); free(p_m1); free(p_a1); free(p_a1s); free(p_a1c); free(p_m2); free(p_l2); free(p_a2); free(p_a2s); free(p_a2c); free(p_m3); free(p_l3);
-    free(p_pos); free(p_m2pos);
+    free(summary.p);
     free(jt.text);
     tok_free(&tok);
     return 0;
 }
 
 /* ==========================================================================
- * 17. The command line
+ * 17. The command line: one cmd_* function per subcommand, each reading
+ *     its "--name value" options and answering --help; the table `commands`
+ *     at the end of the file lists them and main() dispatches.
+ *     Paper step: each step runnable on its own (`srlm run` runs them all).
  * ========================================================================== */
 
 static void config_from_opts(Config *c, Opts *o) {
@@ -4670,6 +4848,20 @@ static void train_config_from_opts(TrainConfig *t, Opts *o) {
     t->log_every = opt_int(o, "--log-every", t->log_every, 0, 100000000);
 }
 
+/* The provenance text of a trained checkpoint: "srlm train steps=S batch=B
+ * seq=T seed=N", and with --init " init=NAME sha256=HEX" (the starting
+ * checkpoint's file name without its directories, and the SHA-256 of its bytes). */
+static void train_provenance(char *meta, size_t cap, const TrainConfig *t, const char *init_path) {
+    int n = snprintf(meta, cap, "srlm train steps=%d batch=%d seq=%d seed=%llu", t->steps, t->batch, t->seq,
+                     (unsigned long long)t->seed);
+    if (init_path && n > 0 && (size_t)n < cap) {
+        char name[128], hex[65];
+        base_names(init_path, name, sizeof name);
+        file_sha_hex(init_path, hex);
+        snprintf(meta + n, cap - (size_t)n, " init=%s sha256=%s", name, hex);
+    }
+}
+
 static const char *train_help =
     "usage: srlm train --data TEXT --out CKPT [options]\n"
     "Pretrain (or continue training) a model on a text file: random windows of\n"
@@ -4694,7 +4886,7 @@ static int cmd_train(int argc, char **argv) {
     int *tokens;
     StreamData sd;
     Batcher batcher;
-    char hex[65], meta[256];
+    char hex[65], meta[320];
     if (wants_help(argc, argv)) { free(o.used); fputs(train_help, stdout); return 0; }
     data_path = opt_str(&o, "--data", NULL);
     out_path = opt_str(&o, "--out", NULL);
@@ -4734,8 +4926,7 @@ static int cmd_train(int argc, char **argv) {
     sd.tokens = tokens; sd.n = n_tokens; sd.seed = t.seed;
     batcher.next = stream_next; batcher.ctx = &sd;
     train_model(&m, &t, &batcher, "train");
-    snprintf(meta, sizeof meta, "srlm train steps=%d batch=%d seq=%d seed=%llu", t.steps, t.batch, t.seq,
-             (unsigned long long)t.seed);
+    train_provenance(meta, sizeof meta, &t, init_path);
     if (ckpt_save(out_path, &m, meta, hex) != 0 || tokenizer_note_write(out_path, tok_path ? &tok : NULL) != 0) return 1;
     printf("%s  sha256 %s\n", out_path, hex);
     free(tokens);
@@ -5315,6 +5506,8 @@ static int cmd_tokenizer(int argc, char **argv) {
  *
  * Every reader below validates before it trusts: a malformed file gives one
  * line naming the fault, never a crash or an allocation sized by the file.
+ * Paper step: none; what lets a faster port or another framework check itself
+ * against srlm and carry its models.
  * ========================================================================== */
 
 static char xf_msg[400];

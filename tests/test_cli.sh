@@ -19,6 +19,15 @@ else
 fi
 size=$(wc -c < "$dir/ok.ckpt")
 
+# srlm train --init records the checkpoint it started from (name and SHA-256) in the provenance
+if $SRLM train --init "$dir/ok.ckpt" --data "$dir/text.txt" --steps 1 --batch 2 --seq 16 --log-every 0 \
+        --out "$dir/cont.ckpt" >/dev/null 2>"$dir/err" && want=$($SRLM info "$dir/ok.ckpt" | sed -n 's/^sha256 //p') \
+        && $SRLM info "$dir/cont.ckpt" | grep -q "^meta .* init=ok.ckpt sha256=$want\$"; then
+    ok train_init_in_provenance
+else
+    bad "train_init_in_provenance: $($SRLM info "$dir/cont.ckpt" 2>&1 | grep '^meta')"
+fi
+
 # expect_refusal NAME FILE PATTERN: srlm info FILE fails cleanly with PATTERN in one line
 expect_refusal() {
     $SRLM info "$2" >/dev/null 2>"$dir/err"
