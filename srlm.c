@@ -17,8 +17,8 @@
  *  12. AIFT(Mt): self-instruct prompts, candidates, self-judging, pairs
  *  13. DPO
  *  14. evaluation with an external grader
- *  15. the report and its SVG charts
- *  16. the loop (srlm run), resumable stage by stage
+ *  15. SVG charts for the report
+ *  16. the loop (srlm run), resumable stage by stage, and its report
  *  17. the command line (18: reference vectors, export, import)
  *
  * Numerics (math, RNG, ops) live in tensor.c, BPE in tokenizer.c.
@@ -3562,10 +3562,11 @@ static void bestof_sample(const Model *m, const Tokenizer *tok, const JudgeTempl
 }
 
 /* ==========================================================================
- * 15. The report: markdown tables beside the paper's numbers, and SVG charts
- * drawn here (plain SVG 1.1, no scripts, no fonts beyond the default).
- * Helpers here (sign test, head-to-head counts, SVG) serve run_report in 16.
- * Paper step: none; it lays this run's numbers beside the paper's tables.
+ * 15. Charts for the report: SVG drawn here (plain SVG 1.1, no scripts, no
+ * fonts beyond the default): head-to-head bars and line plots. The report
+ * itself (run_report, end of section 16) reads the run directory's files back
+ * and writes its markdown tables beside the paper's numbers.
+ * Paper step: none; the paper's Figure 3 and Table 4 drawn for this run.
  * ========================================================================== */
 
 static void svg_begin(Buf *b, int w, int h, const char *title) {
