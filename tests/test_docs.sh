@@ -6,8 +6,8 @@
 #   ```sh run-by tests/NAME   is not run here (too slow: a whole srlm run, make
 #                       run, a rebuild of M0) and names the script that runs it:
 #                       that file must exist, each "srlm X" / "world X" the block
-#                       uses must appear in it, and each "make T" must be a
-#                       Makefile target.
+#                       uses must appear in it (and each "sh tests/X.sh"), and
+#                       each "make T" must be a Makefile target.
 # Any other ```sh block is a failure: no command shown goes unchecked.
 # Blocks run in a scratch directory laid out like the repository: ./srlm,
 # tiny_models/world, the shipped tokenizer, M0 and judge template, and the
@@ -69,7 +69,7 @@ for doc in README.md tiny_models/README.md tiny_models/PROBES.md; do
         runby)
             by=$(cat "$sb/blocks/$tag.$n.by")
             if [ ! -f "$by" ]; then bad "$name: run-by $by: no such file"; continue; fi
-            missing=$(grep -o '\(srlm\|world\) [a-z-]*\|^make [a-z_/.-]*' "$block" | sort -u | while read -r prog cmd; do
+            missing=$(grep -o '\(srlm\|world\) [a-z-]*\|^make [a-z_/.-]*\|sh tests/[a-z_]*\.sh' "$block" | sort -u | while read -r prog cmd; do
                 if [ "$prog" = make ]; then
                     grep -q "^$cmd:" Makefile || echo "make $cmd"
                 else

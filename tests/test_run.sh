@@ -31,6 +31,15 @@ for f in report.md winrate.svg rm_by_model.svg; do
     [ -s $base/a/$f ] && ok "writes_$f" || bad "writes_$f"
 done
 grep -q '<svg' $base/a/winrate.svg && grep -q '</svg>' $base/a/winrate.svg && ok svg_well_formed || bad svg_well_formed
+# README's text chart: tests/report_chart.sh draws each M-pair row of the head-to-head table as 49-51 marks
+sh tests/report_chart.sh $base/a/report.md > $base/a.chart 2>&1
+want=$(grep -c '^| M[0-9] vs .* | [0-9]*/[0-9]*/[0-9]* |' $base/a/report.md)
+if [ "$want" -gt 0 ] && [ "$(wc -l < $base/a.chart)" -eq "$want" ] \
+        && awk '{ b = $(NF - 1); if (b !~ /^[-+=]+$/ || length(b) < 49 || length(b) > 51) bad = 1 } END { exit bad }' $base/a.chart; then
+    ok report_chart_draws_every_pair
+else
+    bad "report_chart_draws_every_pair: want $want lines, got: $(cat $base/a.chart)"
+fi
 
 # recorded digests (update tests/run_tiny.digests only when a change is meant to alter results)
 for m in sft m1 m2 m3 m2pos; do
