@@ -27,7 +27,7 @@ CORE_SRC = tensor.c tokenizer.c
 CORE_HDR = tensor.h tokenizer.h
 BUILD = build
 
-.PHONY: all test test-repro test-torch test-cross test-windows bench run clean tiny_models data
+.PHONY: all fuzz test test-repro test-torch test-cross test-windows bench run clean tiny_models data
 
 all: srlm tiny_models/world
 
@@ -63,6 +63,22 @@ test-cross:
 # srlm.exe (MinGW-w64) under wine: the reduced run gives tests/run_tiny.digests
 test-windows: all
 	@sh tests/test_windows.sh
+
+# --- fuzzing (clang's libFuzzer): one binary, linked under each target's name ---
+# build/fuzz/NAME CORPUS_DIR... fuzzes one reader (tests/fuzz/readers.c lists them);
+# make test replays the committed corpus (tests/test_fuzz.sh); README "Robustness"
+# says how to run them for hours.
+FUZZ_CC ?= clang
+FUZZ_TARGETS = ckpt tokfile tokround jsonl runjson template score hf llama2c gguf rundir
+FUZZ_FLAGS = -std=c99 -pedantic -Wall -Wextra -ffp-contract=off -g -O1 -fsanitize=fuzzer,address,undefined \
+             -fno-sanitize-recover=all
+
+$(BUILD)/fuzz/readers: tests/fuzz/readers.c srlm.c $(CORE_SRC) $(CORE_HDR)
+	@mkdir -p $(BUILD)/fuzz
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ tests/fuzz/readers.c $(CORE_SRC) $(LDLIBS)
+
+fuzz: $(BUILD)/fuzz/readers
+	@for t in $(FUZZ_TARGETS); do ln -sf readers $(BUILD)/fuzz/$$t; done
 
 # --- benchmarks (figures, not pass/fail) ---
 BENCH_SRC = $(wildcard tests/bench_*.c)

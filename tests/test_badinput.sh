@@ -26,6 +26,12 @@ $SRLM answer --model $M0 --tokenizer $TOK --input "$dir/p.jsonl" --max-new 4 > /
 [ $rc -eq 1 ] && grep -q "writing to standard output failed" "$dir/err" && ok stdout_full_answer_stdout || bad "stdout_full_answer_stdout (exit $rc): $(cat "$dir/err")"
 $SRLM info $M0 > /dev/full 2>"$dir/err"; rc=$?
 [ $rc -eq 1 ] && grep -q "writing to standard output failed" "$dir/err" && ok stdout_full_info || bad "stdout_full_info (exit $rc)"
+printf '{"instruction": "spell cat", "response": "cat"}\n' > "$dir/pair.jsonl"
+$SRLM judge --model $M0 --tokenizer $TOK --template tiny_models/judge_template.txt --input "$dir/pair.jsonl" --samples 1 \
+    --max-new 4 > /dev/full 2>"$dir/err"; rc=$?
+[ $rc -eq 1 ] && grep -q "writing to standard output failed" "$dir/err" && ok stdout_full_judge || bad "stdout_full_judge (exit $rc): $(cat "$dir/err")"
+$SRLM sample --model $M0 --tokenizer $TOK --prompt "the" --max-new 4 > /dev/full 2>"$dir/err"; rc=$?
+[ $rc -eq 1 ] && grep -q "writing to standard output failed" "$dir/err" && ok stdout_full_sample || bad "stdout_full_sample (exit $rc): $(cat "$dir/err")"
 $SRLM train --help > /dev/full 2>"$dir/err"; rc=$?
 [ $rc -eq 1 ] && ok stdout_full_help || bad "stdout_full_help (exit $rc)"
 
