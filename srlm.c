@@ -6392,10 +6392,10 @@ static const char *hf_config_parse(Config *c, const char *p, size_t n, int conte
     JsonSpan obj, v, e;
     const char *why, *it = NULL;
     int head_dim, found = 0;
-    if (!utf8_valid(p, n) || !json_is_object(p, p + n)) return xf_fail("config.json is not one well-formed JSON object");
+    if (!utf8_valid(p, n) || !json_is_object(p, p + n)) return xf_fail("config.json: not one well-formed JSON object");
     obj.p = p; obj.end = p + n;
     if (!json_get(p, p + n, "model_type", &v) && !json_get(p, p + n, "architectures", &v))
-        return xf_fail("config.json names no model_type or architectures: cannot tell the architecture");
+        return xf_fail("config.json: names no model_type or architectures: cannot tell the architecture");
     if ((why = json_expect_string(obj, "model_type", "llama"))) return why;
     if (json_get(p, p + n, "architectures", &v)) {
         while (json_array_next(v, &it, &e)) {
