@@ -415,11 +415,15 @@ static const char *RUNDIR_FILES[] = {
 
 static RunConfig fz_rc;
 
+/* resume's check of three stage outputs (a JSON file, a JSONL file and the last piece):
+ * each call parses all of outputs.sha256 and hashes the file,
+ * so checking all 24 would cost ten times the rest of the target and add no branch */
 static void body_rundir_verify(const uint8_t *d, size_t n) {
+    static const char *names[] = {"rm_sft.json", "answers_m1.jsonl", "aift1.candidates.jsonl"};
     int i;
     (void)d; (void)n;
-    for (i = 1; i < N_RUNDIR_FILES; i++) {
-        char *p = run_path(&fz_rc, RUNDIR_FILES[i]);
+    for (i = 0; i < 3; i++) {
+        char *p = run_path(&fz_rc, names[i]);
         run_verified(&fz_rc, p, "fuzz");
         free(p);
     }
