@@ -5,6 +5,8 @@
 #                   (test-cross and test-windows among them, where their tools are)
 #   make run        the main job on the shipped tiny model
 #   make bench      speed figures (never part of the tests)
+#   make fuzz       the libFuzzer targets (build/fuzz/NAME; README "Robustness")
+#   make test-sanitize  the unit and CLI tests under ASan + UBSan + LeakSanitizer
 #
 # The flags in REQUIRED are not optional: -ffp-contract=off stops compilers
 # from fusing a*b+c into FMA (which changes bits); never add -ffast-math or
@@ -27,7 +29,7 @@ CORE_SRC = tensor.c tokenizer.c
 CORE_HDR = tensor.h tokenizer.h
 BUILD = build
 
-.PHONY: all fuzz test test-repro test-torch test-cross test-windows bench run clean tiny_models data
+.PHONY: all fuzz test-sanitize test test-repro test-torch test-cross test-windows bench run clean tiny_models data
 
 all: srlm tiny_models/world
 
@@ -79,6 +81,11 @@ $(BUILD)/fuzz/readers: tests/fuzz/readers.c srlm.c $(CORE_SRC) $(CORE_HDR)
 
 fuzz: $(BUILD)/fuzz/readers
 	@for t in $(FUZZ_TARGETS); do ln -sf readers $(BUILD)/fuzz/$$t; done
+
+# the unit tests and the CLI tests under ASan + UBSan + LeakSanitizer (tests/sanitize.sh;
+# SAN_CC=clang or gcc); .ci/run runs it after make test
+test-sanitize:
+	@sh tests/sanitize.sh
 
 # --- benchmarks (figures, not pass/fail) ---
 BENCH_SRC = $(wildcard tests/bench_*.c)
