@@ -6067,29 +6067,20 @@ static void hf_config_build(Buf *b, const Config *c) {
                c->max_seq_len, c->vocab_size, c->tied ? "true" : "false", TOK_BOS, TOK_EOS);
 }
 
-/* srlm's pre-split rule (tokenizer.c section 2) as one regex for a Split
- * pre-tokenizer, alternatives tried leftmost-first: newline, digit, optional
- * space + run of letters / non-ASCII / other, blanks that leave their last
- * space to the next word, other blanks. */
-static const char *presplit_regex =
-    "\\n|[0-9]| ?[A-Za-z]+| ?[^\\x00-\\x7F]+| ?[\\x00-\\x08\\x0E-\\x1F!-/:-@\\[-`{-\\x7F]+"
-    "|[ \\t\\x0B\\x0C\\r]+(?= [^0-9\\n \\t\\x0B\\x0C\\r])|[ \\t\\x0B\\x0C\\r]+";
-
 static void hf_tokenizer_build(Buf *b, const Tokenizer *tok) {
+    /* srlm's pre-split rule (tokenizer.c section 2) is Hugging Face's Digits
+     * (individual) then ByteLevel with GPT-2's regex; without pre-splitting,
+     * ByteLevel alone without the regex. */
     static const char *bytelevel = "{\"type\":\"ByteLevel\",\"add_prefix_space\":false,\"trim_offsets\":false,\"use_regex\":false}";
+    static const char *presplit = "{\"type\":\"Sequence\",\"pretokenizers\":[{\"type\":\"Digits\",\"individual_digits\":true},"
+                                  "{\"type\":\"ByteLevel\",\"add_prefix_space\":false,\"trim_offsets\":false,\"use_regex\":true}]}";
     int V = tok_vocab_size(tok), i;
     buf_str(b, "{\"version\":\"1.0\",\"truncation\":null,\"padding\":null,\"added_tokens\":[");
     for (i = TOK_N_BYTES; i < TOK_FIRST_MERGE; i++)
         buf_printf(b, "%s{\"id\":%d,\"content\":\"%s\",\"single_word\":false,\"lstrip\":false,\"rstrip\":false,"
                       "\"normalized\":false,\"special\":true}", i > TOK_N_BYTES ? "," : "", i, tok_special_name(i));
     buf_str(b, "],\"normalizer\":null,\"pre_tokenizer\":");
-    if (tok->presplit)
-    {
-        buf_str(b, "{\"type\":\"Sequence\",\"pretokenizers\":[{\"type\":\"Split\",\"pattern\":{\"Regex\":");
-        json_put_string(b, presplit_regex, strlen(presplit_regex));
-        buf_printf(b, "},\"behavior\":\"Isolated\",\"invert\":false},%s]}", bytelevel);
-    }
-    else buf_str(b, bytelevel);
+    buf_str(b, tok->presplit ? presplit : bytelevel);
     buf_printf(b, ",\"post_processor\":null,\"decoder\":%s,\"model\":{\"type\":\"BPE\",\"dropout\":null,\"unk_token\":null,"
                   "\"continuing_subword_prefix\":null,\"end_of_word_suffix\":null,\"fuse_unk\":false,\"byte_fallback\":false,"
                   "\"ignore_merges\":false,\"vocab\":{", bytelevel);
@@ -6615,6 +6606,7 @@ static void gguf_build(Buf *out, const Model *m, const Tokenizer *tok, const cha
     Buf kv = {0, 0, 0}, s = {0, 0, 0};
     XTensor *xt = xmalloc((size_t)(3 + 9 * c->n_layers) * sizeof(XTensor));
     int n_kv = 0, nt = xt_list(c, XF_GGUF, xt), V = tok_vocab_size(tok), i;
+    const char *pre;
     size_t off = 0, j, start;
     gg_kv_str(&kv, &n_kv, "general.architecture", "llama", 5);
     gg_kv_str(&kv, &n_kv, "general.name", "srlm", 4);
@@ -6631,7 +6623,10 @@ static void gguf_build(Buf *out, const Model *m, const Tokenizer *tok, const cha
     gg_kv_u32(&kv, &n_kv, "llama.rope.dimension_count", (uint32_t)cfg_head_dim(c));
     gg_kv_u32(&kv, &n_kv, "llama.vocab_size", (uint32_t)c->vocab_size);
     gg_kv_str(&kv, &n_kv, "tokenizer.ggml.model", "gpt2", 4);
-    gg_kv_str(&kv, &n_kv, "tokenizer.ggml.pre", "default", 7);
+    /* llama.cpp's "refact" is srlm's pre-split rule (tokenizer.c section 2);
+     * it has no pre-tokenizer that leaves text whole, "default" is the nearest */
+    pre = tok->presplit ? "refact" : "default";
+    gg_kv_str(&kv, &n_kv, "tokenizer.ggml.pre", pre, strlen(pre));
     gg_key(&kv, "tokenizer.ggml.tokens", GG_ARR); buf_u32(&kv, GG_STR); buf_u64(&kv, (uint64_t)V);
     for (i = 0; i < V; i++) { s.n = 0; token_spelling(&s, tok, i); gg_str(&kv, (const char *)s.p, s.n); }
     n_kv++;

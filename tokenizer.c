@@ -76,56 +76,68 @@ void tok_free(Tokenizer *t) {
  * 2. The pre-split rule
  *
  * With presplit on, text is cut into chunks and merges never cross a chunk
- * boundary. Bytes fall in classes: letter [A-Za-z], digit [0-9], high
- * (0x80-0xFF, i.e. any UTF-8 lead/continuation byte, valid or not), newline
- * (0x0A), space (0x20), blank (\t \r \v \f), and other (everything else:
- * ASCII punctuation, NUL and the other control bytes, DEL). A chunk is,
- * trying these in order at the current position:
- *   (a) a newline alone;
- *   (b) a single digit (digits never merge with anything: good for arithmetic);
- *   (c) one space followed by a maximal run of letters, or of high bytes,
- *       or of other bytes (the word keeps its leading space: " the", " (");
- *   (d) a maximal run of letters, of high bytes, or of other bytes;
- *   (e) a maximal run of spaces and blanks, except that when the run is at
- *       least 2 long, ends with a space and is followed by a letter, high or
- *       other byte, that last space is left to start the next chunk as in (c).
+ * boundary. The rule is a standard one, so that exports can state it:
+ * every digit is a chunk of its own, and each maximal run of non-digits (a
+ * segment) is cut by GPT-2's regex, applied within the segment alone:
+ *     's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
+ * (the lookahead (?!\S) sees the end of the segment, not the digit after it).
+ * This is llama.cpp's pre-tokenizer "refact" (regexes \p{N}, then GPT-2's)
+ * and Hugging Face's Sequence[Digits(individual_digits=true),
+ * ByteLevel(use_regex=true)]. srlm applies it to bytes, in four classes:
+ * letter [A-Za-z] and every byte 0x80-0xFF (any UTF-8 lead or continuation
+ * byte, valid or not), digit [0-9], space (\t \n \v \f \r and ' '), and
+ * other (ASCII punctuation, NUL and the other control bytes, DEL). Within a
+ * segment the chunk at each position is the first of:
+ *   (0) a digit alone (it ends the segment: digits never merge);
+ *   (a) a contraction: 's 't 're 've 'm 'll 'd (lower case only);
+ *   (b) an optional ' ' and then a maximal run of letters or of other bytes
+ *       (the word keeps its leading space: " the", " (");
+ *   (c) a maximal run of spaces, less its last byte when the run is at least
+ *       2 long and followed by a letter or other byte (that byte begins the
+ *       next chunk: ' ' then joins the word after it as in (b), '\n' stays
+ *       alone); before a digit (the segment's end) or at the end of the text
+ *       the run is whole.
+ * Limitation: on valid UTF-8 the Unicode-aware pre-tokenizers put non-ASCII
+ * digits (\p{N}: U+00B2, U+0661, ...), punctuation (U+2014, U+00AB, ...) and
+ * spaces (U+00A0, U+2028, ...) in those classes, where srlm takes all their
+ * bytes as letters, so on such text an export can cut, and then encode,
+ * differently from srlm. Non-ASCII letters agree; the shipped data is ASCII.
  * A chunk longer than TOK_MAX_CHUNK bytes is cut there (with presplit off too,
  * where the whole text is otherwise one chunk).
  * ========================================================================== */
 
-enum { CL_LETTER, CL_DIGIT, CL_HIGH, CL_OTHER, CL_NEWLINE, CL_SPACE, CL_BLANK };
+enum { CL_LETTER, CL_DIGIT, CL_SPACE, CL_OTHER };
 
 static int byte_class(uint8_t c) {
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) return CL_LETTER;
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c >= 0x80) return CL_LETTER;
     if (c >= '0' && c <= '9') return CL_DIGIT;
-    if (c >= 0x80) return CL_HIGH;
-    if (c == '\n') return CL_NEWLINE;
-    if (c == ' ') return CL_SPACE;
-    if (c == '\t' || c == '\r' || c == '\v' || c == '\f') return CL_BLANK;
+    if (c == ' ' || (c >= '\t' && c <= '\r')) return CL_SPACE;
     return CL_OTHER;
 }
 
-/* classes that form runs and take a leading space */
-static int is_wordlike(int cl) { return cl == CL_LETTER || cl == CL_HIGH || cl == CL_OTHER; }
+/* Length of the contraction at s (rule (a)), or 0. */
+static size_t contraction_len(const uint8_t *s, size_t n) {
+    if (n < 2 || s[0] != '\'') return 0;
+    if (s[1] == 's' || s[1] == 't' || s[1] == 'm' || s[1] == 'd') return 2;
+    if (n >= 3 && ((s[1] == 'r' && s[2] == 'e') || (s[1] == 'v' && s[2] == 'e') || (s[1] == 'l' && s[2] == 'l'))) return 3;
+    return 0;
+}
 
 size_t tok_chunk_len(const uint8_t *s, size_t n) {
-    size_t j;
+    size_t j, start;
     int cl;
     if (n > TOK_MAX_CHUNK) n = TOK_MAX_CHUNK;
-    cl = byte_class(s[0]);
-    if (cl == CL_NEWLINE || cl == CL_DIGIT) return 1;                              /* (a), (b) */
-    if (cl == CL_SPACE && n > 1 && is_wordlike(byte_class(s[1]))) {                 /* (c) */
-        cl = byte_class(s[1]);
-        for (j = 2; j < n && byte_class(s[j]) == cl; j++) {}
+    if (byte_class(s[0]) == CL_DIGIT) return 1;                                     /* (0) */
+    if ((j = contraction_len(s, n)) > 0) return j;                                  /* (a) */
+    /* (b): a space leads the run when a letter or other byte follows it */
+    start = s[0] == ' ' && n > 1 && (byte_class(s[1]) == CL_LETTER || byte_class(s[1]) == CL_OTHER) ? 1 : 0;
+    cl = byte_class(s[start]);
+    if (cl != CL_SPACE) {
+        for (j = start + 1; j < n && byte_class(s[j]) == cl; j++) {}
         return j;
     }
-    if (is_wordlike(cl)) {                                                         /* (d) */
-        for (j = 1; j < n && byte_class(s[j]) == cl; j++) {}
-        return j;
-    }
-    for (j = 1; j < n && (s[j] == ' ' || byte_class(s[j]) == CL_BLANK); j++) {}     /* (e) */
-    if (j >= 2 && j < n && s[j - 1] == ' ' && is_wordlike(byte_class(s[j]))) j--;
-    return j;
+    for (j = 1; j < n && byte_class(s[j]) == CL_SPACE; j++) {}                      /* (c) */
+    return j >= 2 && j < n && byte_class(s[j]) != CL_DIGIT ? j - 1 : j;
 }
 
 /* Length of the next chunk under either setting. */

@@ -186,14 +186,17 @@ static void rehash(uint8_t *buf, size_t n) { sha256(buf, n - 32, buf + n - 32); 
 static void test_presplit_rule(void) {
     static const struct { const char *text; const char *chunks[16]; } cases[] = {
         { "Hello, world!\n", { "Hello", ",", " world", "!", "\n" } },
-        { "  x  12 ab\t\tc", { " ", " x", "  ", "1", "2", " ab", "\t\t", "c" } },
-        { " caf\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac", { " caf", "\xc3\xa9", " \xe6\x97\xa5\xe6\x9c\xac" } },
+        { "  x  12 ab\t\tc", { " ", " x", "  ", "1", "2", " ab", "\t", "\t", "c" } },
+        { " caf\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac", { " caf\xc3\xa9", " \xe6\x97\xa5\xe6\x9c\xac" } },
         { "a\x01" "b...!! (x)", { "a", "\x01", "b", "...!!", " (", "x", ")" } },
-        { "\r\n\n \n", { "\r", "\n", "\n", " ", "\n" } },
+        { "\r\n\n \n", { "\r\n\n \n" } },
         { "x  ", { "x", "  " } },
         { " ", { " " } },
         { "<|user|>hi", { "<|", "user", "|>", "hi" } },
         { "3.14 cm", { "3", ".", "1", "4", " cm" } },
+        { "it's 'S don'tx''s 'll 'l", { "it", "'s", " '", "S", " don", "'t", "x", "''", "s", " '", "ll", " '", "l" } },
+        { "a\n\nb  \n5 \t7", { "a", "\n", "\n", "b", "  \n", "5", " \t", "7" } },
+        { "\x02\x1f \x7f" "a", { "\x02\x1f", " \x7f", "a" } },
     };
     size_t c;
     for (c = 0; c < sizeof cases / sizeof *cases; c++) {
@@ -210,6 +213,55 @@ static void test_presplit_rule(void) {
             k++;
         }
         CHECK(cases[c].chunks[k] == NULL || at < n, "case %d: fewer chunks than expected", (int)c);
+    }
+}
+
+/* The regex of tokenizer.c section 2 transcribed literally, as a backtracking
+ * matcher would run it: split out each digit, then in each segment try the
+ * alternatives in order at each position (\s+(?!\S) backs off one byte at a
+ * time until the lookahead holds, the segment's end counting as not \S).
+ * Byte classes as srlm's: letters include 0x80-0xFF. */
+static int rx_letter(uint8_t c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c >= 0x80; }
+static int rx_digit(uint8_t c) { return c >= '0' && c <= '9'; }
+static int rx_space(uint8_t c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
+static int rx_other(uint8_t c) { return !rx_letter(c) && !rx_digit(c) && !rx_space(c); }
+
+static size_t rx_match_in_segment(const uint8_t *s, size_t p, size_t end) {
+    static const char *contractions[] = { "'s", "'t", "'re", "'ve", "'m", "'ll", "'d" };
+    size_t i, k, e;
+    for (i = 0; i < 7; i++) {
+        size_t L = strlen(contractions[i]);
+        if (p + L <= end && memcmp(s + p, contractions[i], L) == 0) return L;
+    }
+    k = p + (s[p] == ' ' ? 1 : 0);                          /*  ?\p{L}+ */
+    if (k < end && rx_letter(s[k])) { for (e = k + 1; e < end && rx_letter(s[e]); e++) {} return e - p; }
+    if (k < end && rx_other(s[k])) { for (e = k + 1; e < end && rx_other(s[e]); e++) {} return e - p; } /*  ?[^\s\p{L}\p{N}]+ */
+    for (e = p; e < end && rx_space(s[e]); e++) {}          /* \s+(?!\S) then \s+ */
+    for (k = e; k > p; k--) if (k == end || rx_space(s[k])) return k - p;
+    return e - p;
+}
+
+static void test_presplit_equals_regex(void) {
+    static const char alphabet[] = "aZs'tlrevmd \n\t\r\v\f.!<|>_-0129\x01\x7f\xc3\xa9\xe2\x80\x94";
+    uint8_t buf[64];
+    int trial, bad = 0;
+    rng_state = 11;
+    for (trial = 0; trial < 200000 && !bad; trial++) {
+        size_t n = 1 + below(sizeof buf - 1), i, at = 0;
+        for (i = 0; i < n; i++) buf[i] = (uint8_t)alphabet[below(sizeof alphabet - 1)];
+        if (trial % 7 == 0) buf[below(n)] = 0;              /* NUL is an "other" byte */
+        while (at < n && !bad) {
+            size_t end, want;
+            if (rx_digit(buf[at])) want = 1;
+            else {
+                for (end = at; end < n && !rx_digit(buf[end]); end++) {}
+                want = rx_match_in_segment(buf, at, end);
+            }
+            if (tok_chunk_len(buf + at, n - at) != want) bad = 1;
+            else at += want;
+        }
+        CHECK(!bad, "trial %d: chunk at byte %d of %d: %d bytes, the regex says otherwise", trial, (int)at, (int)n,
+              (int)tok_chunk_len(buf + at, n - at));
     }
 }
 
@@ -454,7 +506,7 @@ static void test_file_deterministic(void) {
     CHECK(n1 == n2 && memcmp(f1, f2, n1) == 0, "two trainings give different files");
     sha256(f1, n1, d);
     sha256_hex(d, hex);
-    CHECK(strcmp(hex, "2dd9f2604db6329f49e4abe2856275a6352ee000fb76ef858bb6790f0d6ba18c") == 0, "tokenizer file digest %s (%d merges, %d bytes)", hex, a.n_merges, (int)n1);
+    CHECK(strcmp(hex, "9d3e667413f7586da788eedaa1f89f753677192d8b5deb21687da13070941164") == 0, "tokenizer file digest %s (%d merges, %d bytes)", hex, a.n_merges, (int)n1);
     /* load gives the same tokenizer: same merges, same encoding, same bytes back */
     CHECK(tok_deserialize(&c, f1, n1, err, sizeof err) == 0, "reload failed: %s", err);
     CHECK(c.n_merges == a.n_merges && c.presplit == 1 && memcmp(c.merges, a.merges, 2 * (size_t)a.n_merges * sizeof *a.merges) == 0, "reloaded merges differ");
@@ -555,6 +607,7 @@ static void test_zero_merges_and_limits(void) {
 
 int main(void) {
     RUN(test_presplit_rule);
+    RUN(test_presplit_equals_regex);
     RUN(test_hand_example_plain);
     RUN(test_hand_example_presplit);
     RUN(test_train_matches_reference);

@@ -383,9 +383,15 @@ def hf_bpe_encode(tj, text):
     pre = tj["pre_tokenizer"]
     pieces = [text]
     if pre["type"] == "Sequence":
-        rx = re.compile(pre["pretokenizers"][0]["pattern"]["Regex"])
-        pieces = [m.group(0) for m in rx.finditer(text)]
-        assert "".join(pieces) == text, "the split regex must cover every character"
+        # Digits(individual_digits) then ByteLevel's GPT-2 regex within each
+        # segment; Python's re has no \p{L}: letters are [^\W\d_], other is
+        # neither space nor letter nor digit (the test text is ASCII + Latin letters)
+        assert [p["type"] for p in pre["pretokenizers"]] == ["Digits", "ByteLevel"]
+        gpt2 = re.compile(r"'s|'t|'re|'ve|'m|'ll|'d| ?[^\W\d_]+| ?\d+| ?(?:[^\s\w]|_)+|\s+(?!\S)|\s+")
+        pieces = []
+        for seg in re.split(r"(\d)", text):
+            pieces += [m.group(0) for m in gpt2.finditer(seg)]
+        assert "".join(pieces) == text, "the split must cover every character"
     ids = []
     for piece in pieces:
         sym = [b2u[b] for b in piece.encode("utf-8")]
