@@ -5,7 +5,7 @@
 #                   (test-cross and test-windows among them, where their tools are)
 #   make run        the main job on the shipped tiny model
 #   make bench      speed figures (never part of the tests)
-#   make fuzz       the libFuzzer targets (build/fuzz/NAME; README "Robustness")
+#   make fuzz       the libFuzzer targets (build/fuzz/NAME; tests/README.md "Robustness")
 #   make test-sanitize  the unit and CLI tests under ASan + UBSan + LeakSanitizer
 #
 # The flags in REQUIRED are not optional: -ffp-contract=off stops compilers
@@ -68,7 +68,7 @@ test-windows: all
 
 # --- fuzzing (clang's libFuzzer): one binary, linked under each target's name ---
 # build/fuzz/NAME CORPUS_DIR... fuzzes one reader (tests/fuzz/readers.c lists them);
-# make test replays the committed corpus (tests/test_fuzz.sh); README "Robustness"
+# make test replays the committed corpus (tests/test_fuzz.sh); tests/README.md "Robustness"
 # says how to run them for hours.
 FUZZ_CC ?= clang
 FUZZ_TARGETS = ckpt tokfile tokround jsonl runjson template score hf llama2c gguf rundir

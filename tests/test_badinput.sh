@@ -1,12 +1,12 @@
 #!/bin/sh
 # Bad input at the command line, as a user would type it (issue 23): one
 # clear line on stderr, a non-zero exit below 128 (never a crash), nothing
-# silent. Every input is made here. README "Robustness" lists these cases,
+# silent. Every input is made here. tests/README.md "Robustness" lists these cases,
 # and each refusal is checked against its row there (exit status and the
 # exact message, the temp directory written DIR), so the table cannot go stale.
 set -u
 SRLM=${SRLM:-./srlm}
-README=${README:-README.md}
+README=${README:-tests/README.md}
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 pass=0; fail=0

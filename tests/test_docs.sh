@@ -1,6 +1,6 @@
 #!/bin/sh
-# The documentation's commands still work. In README.md, tiny_models/README.md
-# and tiny_models/PROBES.md every fenced block opened with
+# The documentation's commands still work. In README.md, tiny_models/README.md,
+# tiny_models/PROBES.md and tests/README.md every fenced block opened with
 #   ```sh doctest       is run (sh -e), one block at a time, in file order;
 #   ```python doctest   is run with python3;
 #   ```sh run-by tests/NAME   is not run here (too slow: a whole srlm run, make
@@ -51,7 +51,7 @@ split_blocks() {
     ' "$1"
 }
 
-for doc in README.md tiny_models/README.md tiny_models/PROBES.md; do
+for doc in README.md tiny_models/README.md tiny_models/PROBES.md tests/README.md; do
     [ -f "$doc" ] || continue
     tag=$(echo "$doc" | tr '/.' '__')
     split_blocks "$doc" "$tag" > "$sb/blocks/$tag.list"

@@ -3,7 +3,7 @@
 # corpus (tests/fuzz/corpus/NAME) for a fixed number of executions with a
 # fixed seed, under ASan + UBSan + LeakSanitizer, a 256 MB memory limit and a
 # 10 s per-input timeout. Any crash, sanitizer report, leak, timeout or
-# out-of-memory stop fails the target. Long runs: README "Robustness".
+# out-of-memory stop fails the target. Long runs: tests/README.md "Robustness".
 #   FUZZ_RUNS=N  executions per target (default 2000)
 set -u
 pass=0; fail=0

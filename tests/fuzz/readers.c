@@ -33,7 +33,7 @@
  * /dev/null (FUZZ_VERBOSE=1 keeps them on stderr).
  *
  * tests/fuzz/make_corpus.sh makes the seed corpus; tests/test_fuzz.sh
- * replays it; README "Robustness" says how to run these for hours. */
+ * replays it; tests/README.md "Robustness" says how to run these for hours. */
 #define _POSIX_C_SOURCE 200809L
 #define SRLM_NO_MAIN
 #include <setjmp.h>
