@@ -1524,6 +1524,11 @@ typedef struct {
     const int *stops; int n_stops;
 } GenConfig;
 
+/* Streaming (srlm chat): when set, generate() hands each token it emits to
+ * gen_stream as soon as it is chosen (sequence index, id). NULL elsewhere. */
+static void (*gen_stream)(int seq, int id, void *ctx);
+static void *gen_stream_ctx;
+
 static int is_stop(const GenConfig *g, int tok) {
     int i;
     for (i = 0; i < g->n_stops; i++) if (g->stops[i] == tok) return 1;
@@ -1635,6 +1640,7 @@ static void generate(const Model *m, Decoder *d, int n, int *const *prompts, con
                 if (done[i]) continue;
                 if (is_stop(g, next[i]) || *ol >= g->max_new) { done[i] = 1; continue; }
                 o[(*ol)++] = next[i];
+                if (gen_stream) gen_stream(first + i, next[i], gen_stream_ctx);
                 if (last[i] + 1 >= T) { done[i] = 1; continue; } /* context full */
                 last[i]++;
                 rtok[R] = next[i]; rpos[R] = last[i]; rslot[R] = i; R++;
@@ -4945,7 +4951,8 @@ static const char *sample_help =
     "  --temperature 0.7  0 = greedy\n"
     "  --top-p 0.9        nucleus mass (1 = off)\n"
     "  --seed 1           sampling seed; sample i uses seed+i\n"
-    "  --n 1              number of samples\n";
+    "  --n 1              number of samples\n"
+    "  --ids              print the generated token ids (one line per sample) instead of the text\n";
 
 static int cmd_sample(int argc, char **argv) {
     Opts o = opts_make(argc, argv, "sample");
@@ -4955,7 +4962,7 @@ static int cmd_sample(int argc, char **argv) {
     Decoder d;
     GenConfig g;
     uint64_t seed;
-    int n, i, stops[1] = {TOK_EOS};
+    int n, i, k, ids_out, stops[1] = {TOK_EOS};
     int **prompts, *plen, **out, *olen;
     uint64_t *seeds;
     size_t np;
@@ -4968,6 +4975,7 @@ static int cmd_sample(int argc, char **argv) {
     g.top_p = opt_float(&o, "--top-p", 0.9f, 0.0f, 1.0f);
     seed = opt_u64(&o, "--seed", 1);
     n = opt_int(&o, "--n", 1, 1, 1 << 20);
+    ids_out = opt_flag(&o, "--ids");
     opts_done(&o);
     if (!model_path) die("sample: --model is required (see 'srlm sample --help')");
     g.stops = stops; g.n_stops = 1;
@@ -4994,7 +5002,9 @@ static int cmd_sample(int argc, char **argv) {
     for (i = 0; i < n; i++) {
         char *text = decode_ids(tok_path ? &tok : NULL, out[i], (size_t)olen[i], NULL);
         if (n > 1) printf("--- sample %d (seed %llu)\n", i, (unsigned long long)seeds[i]);
-        printf("%s%s\n", prompt, text);
+        if (ids_out) for (k = 0; k < olen[i]; k++) printf(k + 1 < olen[i] ? "%d " : "%d", out[i][k]);
+        if (ids_out) printf("\n");
+        else printf("%s%s\n", prompt, text);
         free(text);
         free(out[i]);
     }
@@ -5187,6 +5197,184 @@ static int cmd_judge(int argc, char **argv) {
             j.count, samples, fails, samples ? 100.0 * fails / samples : 0.0, unscored);
     free(b.p); free(inst); free(resp); free(seeds); free(res); free(jt.text);
     jsonl_free(&j); decoder_free(&d); tok_free(&tok); model_free(&m);
+    return 0;
+}
+
+static const char *chat_help =
+    "usage: srlm chat --model CKPT --tokenizer TOK [options]\n"
+    "Talk to a model in the terminal, in srlm's chat format. Each line typed is a\n"
+    "user turn; the reply streams as it is generated and ends at <|eot|>.\n"
+    "/reset forgets the conversation; /quit or the end of input ends the chat.\n"
+    "  --temperature 0    0 = greedy (like srlm answer); else sample with --top-p 1,\n"
+    "                     turn t drawing from seed --seed + t\n"
+    "  --max-new 256      longest reply in tokens\n"
+    "  --system TEXT      a system message, kept as its own first turn (<|user|>TEXT<|eot|>,\n"
+    "                     as the exported chat templates render it)\n"
+    "  --ids              print each reply as token ids (one line) instead of text\n"
+    "srlm chat --judge --model CKPT --tokenizer TOK --template FILE [--samples 3\n"
+    "          --temperature 0.7 --top-p 0.9 --max-new 192 --seed 1]\n"
+    "  reads an instruction line, then a response line; prints each judgment and\n"
+    "  its parsed score, then the mean (as srlm judge), and repeats\n";
+
+/* One line of stdin without its line end (\n or \r\n); NULL at the end of input. */
+static char *read_line(void) {
+    Buf b = {0, 0, 0};
+    int c;
+    while ((c = getchar()) != EOF && c != '\n') { char ch = (char)c; buf_put(&b, &ch, 1); }
+    if (c == EOF && b.n == 0) { free(b.p); return NULL; }
+    if (b.n && b.p[b.n - 1] == '\r') b.n--;
+    buf_put(&b, "", 1);
+    return (char *)b.p;
+}
+
+typedef struct { const Tokenizer *tok; int ids; int count; } ChatStream;
+
+/* Print each reply token as it comes: its bytes, or its id. */
+static void chat_stream_token(int seq, int id, void *ctx) {
+    ChatStream *cs = ctx;
+    size_t len;
+    const uint8_t *b = tok_token_bytes(cs->tok, id, &len);
+    (void)seq;
+    if (cs->ids) printf(cs->count ? " %d" : "%d", id);
+    else if (b && len && fwrite(b, 1, len, stdout) != len) die("stdout: write failed");
+    cs->count++;
+    if (fflush(stdout) != 0) die("stdout: write failed");
+}
+
+static void chat_judge(const Model *m, const Tokenizer *tok, const JudgeTemplate *jt, const JudgeConfig *jc, uint64_t seed) {
+    Decoder d;
+    int turn = 0, s;
+    char *inst, *resp;
+    decoder_init(&d, &m->cfg, jc->samples, 1024);
+    for (;;) {
+        Judgment res;
+        uint64_t item_seed = hash64(seed, (uint64_t)turn);
+        fputs("instruction> ", stderr);
+        if (!(inst = read_line())) break;
+        fputs("response> ", stderr);
+        if (!(resp = read_line())) { free(inst); break; }
+        judge_many(m, &d, tok, jt, 1, &inst, &resp, &item_seed, jc, 1, &res);
+        if (res.too_long) printf("the judge prompt does not fit the context (%d tokens)\n", m->cfg.max_seq_len);
+        for (s = 0; s < res.n_valid + res.n_failed; s++) {
+            printf("--- judgment %d\n%s\n", s + 1, res.judgments[s]);
+            if (res.sample_flag[s] & 1) printf("parsed score: %.9g\n", (double)res.sample_score[s]);
+            else printf("parsed score: none (no \"Score: N\" line)\n");
+        }
+        if (res.has_score) printf("=== score %.9g (mean of %d valid of %d)\n", (double)res.score, res.n_valid, jc->samples);
+        else printf("=== no score (no judgment parsed)\n");
+        if (fflush(stdout) != 0) die("stdout: write failed");
+        judgment_free(&res, jc->samples);
+        free(inst); free(resp);
+        turn++;
+    }
+    decoder_free(&d);
+}
+
+/* The conversation is one id sequence in the chat format: <|bos|>, then
+ * <|user|>text<|eot|><|assistant|>reply<|eot|> per turn. A single turn is
+ * exactly chat_prompt's prompt, so the reply equals srlm answer's. */
+static void chat_talk(const Model *m, const Tokenizer *tok, const char *system, int max_new, float temperature,
+                      float top_p, uint64_t seed, int ids_out) {
+    int T = m->cfg.max_seq_len, n = 0, cap = T + 8, turn = 0, *conv = xmalloc((size_t)cap * sizeof(int));
+    int stops[2] = {TOK_EOT, TOK_EOS}, *out = NULL, olen = 0;
+    GenConfig g;
+    Decoder d;
+    ChatStream cs;
+    char *line;
+    g.max_new = max_new; g.temperature = temperature; g.top_p = top_p; g.stops = stops; g.n_stops = 2;
+    cs.tok = tok; cs.ids = ids_out;
+    decoder_init(&d, &m->cfg, 1, 512);
+    for (;;) {
+        size_t len, k, room;
+        int *text;
+        if (n == 0) {   /* a fresh conversation */
+            conv[n++] = TOK_BOS;
+            if (system) {
+                text = encode_text(tok, (const uint8_t *)system, strlen(system), &len);
+                if (len + 3 >= (size_t)T) die("chat: the system message (%lu tokens) does not fit the context (%d)", (unsigned long)len, T);
+                conv[n++] = TOK_USER;
+                for (k = 0; k < len; k++) conv[n++] = text[k];
+                conv[n++] = TOK_EOT;
+                free(text);
+            }
+        }
+        fputs("> ", stderr);
+        if (!(line = read_line())) break;
+        if (strcmp(line, "/quit") == 0) { free(line); break; }
+        if (strcmp(line, "/reset") == 0) { free(line); n = 0; fputs("(conversation reset)\n", stderr); continue; }
+        text = encode_text(tok, (const uint8_t *)line, strlen(line), &len);
+        free(line);
+        room = (size_t)(T - n);
+        if (len + 4 >= room) {
+            fprintf(stderr, "srlm: chat: this turn (%lu tokens) does not fit the rest of the context (%d of %d used); "
+                            "/reset to start over\n", (unsigned long)len, n, T);
+            free(text);
+            continue;
+        }
+        conv[n++] = TOK_USER;
+        for (k = 0; k < len; k++) conv[n++] = text[k];
+        conv[n++] = TOK_EOT;
+        conv[n++] = TOK_ASSISTANT;
+        free(text);
+        cs.count = 0;
+        gen_stream = chat_stream_token; gen_stream_ctx = &cs;
+        {
+            uint64_t s = seed + (uint64_t)turn;
+            int *p = conv;
+            generate(m, &d, 1, &p, &n, &s, &g, &out, &olen);
+        }
+        gen_stream = NULL; gen_stream_ctx = NULL;
+        printf("\n");
+        if (fflush(stdout) != 0) die("stdout: write failed");
+        /* the reply and its <|eot|> join the conversation (as far as the context holds them) */
+        for (k = 0; k < (size_t)olen && n < T; k++) conv[n++] = out[k];
+        if (n < T) conv[n++] = TOK_EOT;
+        free(out);
+        turn++;
+    }
+    decoder_free(&d);
+    free(conv);
+}
+
+static int cmd_chat(int argc, char **argv) {
+    Opts o = opts_make(argc, argv, "chat");
+    const char *model_path, *tok_path, *tpl_path = NULL, *system = NULL;
+    int judge, ids_out = 0, max_new = 256;
+    float temperature = 0.0f, top_p = 1.0f;
+    uint64_t seed;
+    JudgeConfig jc = judge_config_default();
+    Model m;
+    Tokenizer tok;
+    if (wants_help(argc, argv)) { free(o.used); fputs(chat_help, stdout); return 0; }
+    model_path = opt_str(&o, "--model", NULL);
+    tok_path = opt_str(&o, "--tokenizer", NULL);
+    judge = opt_flag(&o, "--judge");
+    seed = opt_u64(&o, "--seed", 1);
+    if (judge) {
+        tpl_path = opt_str(&o, "--template", NULL);
+        judge_config_from_opts(&jc, &o);
+        opts_done(&o);
+        if (!model_path || !tok_path || !tpl_path) die("chat --judge: --model, --tokenizer and --template are required");
+    } else {
+        system = opt_str(&o, "--system", NULL);
+        max_new = opt_int(&o, "--max-new", 256, 1, 65536);
+        temperature = opt_float(&o, "--temperature", 0.0f, 0.0f, 100.0f);
+        top_p = opt_float(&o, "--top-p", 1.0f, 0.0f, 1.0f);
+        ids_out = opt_flag(&o, "--ids");
+        opts_done(&o);
+        if (!model_path || !tok_path) die("chat: --model and --tokenizer are required (see 'srlm chat --help')");
+    }
+    ckpt_load(&m, model_path, NULL);
+    tokenizer_load(&tok, tok_path);
+    tokenizer_check_model(&tok, tok_path, &m, model_path);
+    if (judge) {
+        JudgeTemplate jt;
+        judge_template_load(&jt, tpl_path);
+        chat_judge(&m, &tok, &jt, &jc, seed);
+        free(jt.text);
+    } else chat_talk(&m, &tok, system, max_new, temperature, top_p, seed, ids_out);
+    tok_free(&tok);
+    model_free(&m);
     return 0;
 }
 
@@ -6081,12 +6269,17 @@ static void hf_tokenizer_build(Buf *b, const Tokenizer *tok) {
                       "\"normalized\":false,\"special\":true}", i > TOK_N_BYTES ? "," : "", i, tok_special_name(i));
     buf_str(b, "],\"normalizer\":null,\"pre_tokenizer\":");
     buf_str(b, tok->presplit ? presplit : bytelevel);
-    buf_printf(b, ",\"post_processor\":null,\"decoder\":%s,\"model\":{\"type\":\"BPE\",\"dropout\":null,\"unk_token\":null,"
+    /* every text begins with <|bos|>, as srlm's sequences do */
+    buf_str(b, ",\"post_processor\":{\"type\":\"TemplateProcessing\",\"single\":[{\"SpecialToken\":{\"id\":\"<|bos|>\",\"type_id\":0}},"
+               "{\"Sequence\":{\"id\":\"A\",\"type_id\":0}}],\"pair\":[{\"SpecialToken\":{\"id\":\"<|bos|>\",\"type_id\":0}},"
+               "{\"Sequence\":{\"id\":\"A\",\"type_id\":0}},{\"SpecialToken\":{\"id\":\"<|bos|>\",\"type_id\":1}},"
+               "{\"Sequence\":{\"id\":\"B\",\"type_id\":1}}],\"special_tokens\":{\"<|bos|>\":{\"id\":\"<|bos|>\",\"ids\":[256],"
+               "\"tokens\":[\"<|bos|>\"]}}}");
+    buf_printf(b, ",\"decoder\":%s,\"model\":{\"type\":\"BPE\",\"dropout\":null,\"unk_token\":null,"
                   "\"continuing_subword_prefix\":null,\"end_of_word_suffix\":null,\"fuse_unk\":false,\"byte_fallback\":false,"
                   "\"ignore_merges\":false,\"vocab\":{", bytelevel);
     for (i = 0; i < V; i++) {
         Buf s = {0, 0, 0};
-        if (tok_special_name(i)) continue; /* specials are added_tokens only */
         token_spelling(&s, tok, i);
         if (i) buf_str(b, ",");
         json_put_string(b, (const char *)s.p, s.n);
@@ -6106,14 +6299,40 @@ static void hf_tokenizer_build(Buf *b, const Tokenizer *tok) {
     buf_str(b, "]}}\n");
 }
 
-/* For transformers: srlm never reads special tokens out of text (only the
- * program inserts them), hence split_special_tokens; and decoding must give
- * the bytes back unchanged, hence no clean-up of spaces. */
+/* srlm's chat format (section 7) as a Jinja chat template, for
+ * transformers' apply_chat_template, llama.cpp and node-llama-cpp:
+ * <|bos|>, then per message <|user|>text<|eot|> or <|assistant|>text<|eot|>,
+ * then <|assistant|> to prompt a reply. srlm models have no system role; a
+ * system message is kept as its own turn, spelled as a user turn (srlm chat
+ * --system does the same), never merged into the user's text. */
+static const char *chat_template =
+    "{{ bos_token }}{% for message in messages %}{% if message['role'] == 'assistant' %}"
+    "{{ '<|assistant|>' + message['content'] + '<|eot|>' }}{% else %}"
+    "{{ '<|user|>' + message['content'] + '<|eot|>' }}{% endif %}{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|assistant|>' }}{% endif %}";
+
+/* For transformers. Hugging Face's convention is that a special token's
+ * spelling in text is that special token (the chat template relies on it);
+ * srlm encodes such text as plain bytes (README, Interoperability). Decoding
+ * must give the bytes back unchanged, hence no clean-up of spaces. Pad is
+ * <|eos|>; generation ends at <|eos|> or <|eot|>. */
 static void hf_tokenizer_config_build(Buf *b, const Config *c) {
     buf_printf(b, "{\n  \"tokenizer_class\": \"PreTrainedTokenizerFast\",\n  \"bos_token\": \"<|bos|>\",\n"
-                  "  \"eos_token\": \"<|eos|>\",\n  \"split_special_tokens\": true,\n"
-                  "  \"clean_up_tokenization_spaces\": false,\n  \"add_prefix_space\": false,\n  \"model_max_length\": %d\n}\n",
-               c->max_seq_len);
+                  "  \"eos_token\": \"<|eos|>\",\n  \"pad_token\": \"<|eos|>\",\n  \"add_bos_token\": true,\n"
+                  "  \"add_eos_token\": false,\n  \"clean_up_tokenization_spaces\": false,\n  \"add_prefix_space\": false,\n"
+                  "  \"model_max_length\": %d,\n  \"chat_template\": ", c->max_seq_len);
+    json_put_string(b, chat_template, strlen(chat_template));
+    buf_str(b, "\n}\n");
+}
+
+static void hf_special_tokens_map_build(Buf *b) {
+    buf_str(b, "{\n  \"bos_token\": \"<|bos|>\",\n  \"eos_token\": \"<|eos|>\",\n  \"pad_token\": \"<|eos|>\",\n"
+               "  \"additional_special_tokens\": [\"<|user|>\", \"<|assistant|>\", \"<|eot|>\"]\n}\n");
+}
+
+static void hf_generation_config_build(Buf *b) {
+    buf_printf(b, "{\n  \"bos_token_id\": %d,\n  \"eos_token_id\": [%d, %d],\n  \"pad_token_id\": %d,\n"
+                  "  \"do_sample\": false\n}\n", TOK_BOS, TOK_EOS, TOK_EOT, TOK_EOS);
 }
 
 /* --- reading safetensors: validate everything before any tensor is used --- */
@@ -6596,6 +6815,7 @@ enum { GG_U8, GG_I8, GG_U16, GG_I16, GG_U32, GG_I32, GG_F32, GG_BOOL, GG_STR, GG
 static void gg_str(Buf *b, const char *s, size_t n) { buf_u64(b, (uint64_t)n); buf_put(b, s, n); }
 static void gg_key(Buf *b, const char *k, uint32_t type) { gg_str(b, k, strlen(k)); buf_u32(b, type); }
 static void gg_kv_u32(Buf *b, int *n, const char *k, uint32_t v) { gg_key(b, k, GG_U32); buf_u32(b, v); (*n)++; }
+static void gg_kv_bool(Buf *b, int *n, const char *k, int v) { uint8_t x = (uint8_t)(v != 0); gg_key(b, k, GG_BOOL); buf_put(b, &x, 1); (*n)++; }
 static void gg_kv_f32(Buf *b, int *n, const char *k, float v) { gg_key(b, k, GG_F32); buf_f32(b, v); (*n)++; }
 static void gg_kv_str(Buf *b, int *n, const char *k, const char *v, size_t len) { gg_key(b, k, GG_STR); gg_str(b, v, len); (*n)++; }
 
@@ -6644,6 +6864,11 @@ static void gguf_build(Buf *out, const Model *m, const Tokenizer *tok, const cha
     n_kv++;
     gg_kv_u32(&kv, &n_kv, "tokenizer.ggml.bos_token_id", TOK_BOS);
     gg_kv_u32(&kv, &n_kv, "tokenizer.ggml.eos_token_id", TOK_EOS);
+    gg_kv_u32(&kv, &n_kv, "tokenizer.ggml.eot_token_id", TOK_EOT);
+    gg_kv_u32(&kv, &n_kv, "tokenizer.ggml.padding_token_id", TOK_EOS);
+    gg_kv_bool(&kv, &n_kv, "tokenizer.ggml.add_bos_token", 1);
+    gg_kv_bool(&kv, &n_kv, "tokenizer.ggml.add_eos_token", 0);
+    gg_kv_str(&kv, &n_kv, "tokenizer.chat_template", chat_template, strlen(chat_template));
     gg_kv_str(&kv, &n_kv, "srlm.meta", meta, strlen(meta));
 
     buf_put(out, "GGUF", 4);
@@ -7039,7 +7264,7 @@ static const char *export_help =
     "usage: srlm export --model CKPT --format hf|llama2c|gguf --out DIR [--tokenizer FILE]\n"
     "Write a checkpoint in another format, into DIR (created if missing):\n"
     "  hf       model.safetensors (F32) + config.json (LlamaForCausalLM) + tokenizer.json\n"
-    "           + tokenizer_config.json\n"
+    "           + tokenizer_config.json (chat template) + special_tokens_map.json + generation_config.json\n"
     "  llama2c  model.bin (llama2.c's legacy v0 layout, read by its run.c) + tokenizer.bin\n"
     "  gguf     model.gguf (GGUF v3, F32, llama.* keys and the tokenizer)\n"
     "--tokenizer is the model's BPE file; it may be left out for a byte-level (264-id) model.\n"
@@ -7077,6 +7302,8 @@ static int cmd_export(int argc, char **argv) {
         export_write(dir, "model.safetensors", &b);
         hf_config_build(&b, &m.cfg);
         export_write(dir, "config.json", &b);
+        hf_generation_config_build(&b);
+        export_write(dir, "generation_config.json", &b);
         if ((second = duplicate_spelling(&tok, &first)) >= 0)
             fprintf(stderr, "srlm: export: tokenizer.json not written: ids %d and %d spell the same bytes, which a "
                             "string -> id vocabulary cannot hold\n", first, second);
@@ -7085,6 +7312,8 @@ static int cmd_export(int argc, char **argv) {
             export_write(dir, "tokenizer.json", &b);
             hf_tokenizer_config_build(&b, &m.cfg);
             export_write(dir, "tokenizer_config.json", &b);
+            hf_special_tokens_map_build(&b);
+            export_write(dir, "special_tokens_map.json", &b);
         }
     } else if (strcmp(format, "llama2c") == 0) {
         if ((why = l2c_build(&b, &m))) die("export: %s", why);
@@ -7166,6 +7395,7 @@ static const struct { const char *name; int (*run)(int, char **); const char *wh
     {"sft", cmd_sft, "supervised fine-tuning on instruction/response JSONL (IFT, EFT)"},
     {"judge", cmd_judge, "the model judges instruction/response pairs (LLM-as-a-Judge)"},
     {"dpo", cmd_dpo, "DPO on preference pairs (TRL format), reference = the starting model"},
+    {"chat", cmd_chat, "talk to a model in the terminal (chat format, streamed); --judge: judge a pair"},
     {"answer", cmd_answer, "the model answers instruction JSONL (greedy), for a grader"},
     {"eval-rm", cmd_eval_rm, "reward-model metrics on ranked sets"},
     {"run", cmd_run, "the whole self-rewarding loop, evaluation and report"},
