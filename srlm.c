@@ -5674,7 +5674,7 @@ static int cmd_tokenizer(int argc, char **argv) {
  *   hf       model.safetensors + config.json + tokenizer.json (+ tokenizer_config.json): LlamaForCausalLM
  *   llama2c  model.bin (llama2.c's legacy v0 layout, which run.c reads) + tokenizer.bin
  *   gguf     model.gguf (GGUF v3, F32 tensors, llama.* keys, gpt2-style BPE vocab)
- * and `srlm import` reads hf (F32, F16, BF16), llama2c and gguf (F32, F16).
+ * and `srlm import` reads hf (F32, F16, BF16), llama2c and gguf (F32, F16, BF16, Q8_0, Q4_0).
  *
  * RoPE layout. srlm rotates interleaved pairs (2i, 2i+1) of each head, as
  * Meta's and llama2.c's code do and as GGUF files store them (llama.cpp's
@@ -6208,7 +6208,48 @@ static int duplicate_spelling(const Tokenizer *tok, int *first) {
  * xt_list order, the header padded with spaces to a multiple of 8.
  * ------------------------------------------------------------------------ */
 
-static void st_build(Buf *out, const Model *m, const char *meta) {
+/* Export dtypes: F32 as stored, or rounded to F16 / BF16 (round to nearest,
+ * ties to even, in integer arithmetic: the same bits on every machine). */
+enum { XD_F32, XD_F16, XD_BF16 };
+
+static uint16_t f32_to_bf16(float f) {
+    uint32_t x = f32_bits(f);
+    if ((x & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((x >> 16) | 0x40u);      /* NaN stays NaN */
+    return (uint16_t)((x + 0x7fffu + ((x >> 16) & 1u)) >> 16);
+}
+
+static uint16_t f32_to_f16(float f) {
+    uint32_t x = f32_bits(f), sign = (x >> 16) & 0x8000u, ax = x & 0x7fffffffu, e = ax >> 23, m, r, rem, half;
+    if (ax > 0x7f800000u) return (uint16_t)(sign | 0x7e00u);                       /* NaN */
+    if (ax >= 0x477ff000u) return (uint16_t)(sign | 0x7c00u);                      /* >= 65520 rounds to inf */
+    if (ax < 0x38800000u) {                                                        /* below 2^-14: subnormal or 0 */
+        unsigned shift;
+        if (ax <= 0x33000000u) return (uint16_t)sign;                              /* <= 2^-25 rounds to 0 */
+        m = (ax & 0x7fffffu) | 0x800000u;
+        shift = 126u - e;                                                          /* value / 2^-24 = m * 2^(e-126) */
+        r = m >> shift; rem = m & ((1u << shift) - 1u); half = 1u << (shift - 1u);
+        if (rem > half || (rem == half && (r & 1u))) r++;
+        return (uint16_t)(sign | r);
+    }
+    r = ((e - 112u) << 10) | ((ax & 0x7fffffu) >> 13);
+    rem = ax & 0x1fffu;
+    if (rem > 0x1000u || (rem == 0x1000u && (r & 1u))) r++;                        /* a carry moves into the exponent */
+    return (uint16_t)(sign | r);
+}
+
+static const char *dtype_name[3] = {"F32", "F16", "BF16"};
+
+static void buf_value(Buf *b, float v, int dtype) {
+    if (dtype == XD_F32) buf_f32(b, v);
+    else {
+        uint16_t h = dtype == XD_F16 ? f32_to_f16(v) : f32_to_bf16(v);
+        uint8_t q[2];
+        q[0] = (uint8_t)(h & 0xff); q[1] = (uint8_t)(h >> 8);
+        buf_put(b, q, 2);
+    }
+}
+
+static void st_build(Buf *out, const Model *m, const char *meta, int dtype) {
     XTensor *xt = xmalloc((size_t)(3 + 9 * m->cfg.n_layers) * sizeof(XTensor));
     int n = xt_list(&m->cfg, XF_HF, xt), i;
     Buf h = {0, 0, 0};
@@ -6218,10 +6259,10 @@ static void st_build(Buf *out, const Model *m, const char *meta) {
     json_put_string(&h, meta, strlen(meta));
     buf_str(&h, "}");
     for (i = 0; i < n; i++) {
-        size_t bytes = xt_count(&xt[i]) * 4;
+        size_t bytes = xt_count(&xt[i]) * (dtype == XD_F32 ? 4 : 2);
         buf_str(&h, ",");
         json_put_string(&h, xt[i].name, strlen(xt[i].name));
-        buf_printf(&h, ":{\"dtype\":\"F32\",\"shape\":[%lu", (unsigned long)xt[i].rows);
+        buf_printf(&h, ":{\"dtype\":\"%s\",\"shape\":[%lu", dtype_name[dtype], (unsigned long)xt[i].rows);
         if (xt[i].cols) buf_printf(&h, ",%lu", (unsigned long)xt[i].cols);
         buf_printf(&h, "],\"data_offsets\":[%lu,%lu]}", (unsigned long)off, (unsigned long)(off + bytes));
         off += bytes;
@@ -6235,12 +6276,12 @@ static void st_build(Buf *out, const Model *m, const char *meta) {
     buf_reserve(out, off);
     for (i = 0; i < n; i++) {
         xt_copy(tmp, xt_src(m, &xt[i]), &xt[i], 1);
-        for (j = 0; j < xt_count(&xt[i]); j++) buf_f32(out, tmp[j]);
+        for (j = 0; j < xt_count(&xt[i]); j++) buf_value(out, tmp[j], dtype);
     }
     free(tmp); free(h.p); free(xt);
 }
 
-static void hf_config_build(Buf *b, const Config *c) {
+static void hf_config_build(Buf *b, const Config *c, int dtype) {
     char theta[32], eps[32];
     fmt_float_exact(theta, c->rope_theta);
     fmt_float_exact(eps, c->norm_eps);
@@ -6250,9 +6291,10 @@ static void hf_config_build(Buf *b, const Config *c) {
                   "  \"hidden_act\": \"silu\",\n  \"rms_norm_eps\": %s,\n  \"rope_theta\": %s,\n  \"rope_scaling\": null,\n"
                   "  \"max_position_embeddings\": %d,\n  \"vocab_size\": %d,\n  \"tie_word_embeddings\": %s,\n"
                   "  \"attention_bias\": false,\n  \"mlp_bias\": false,\n  \"bos_token_id\": %d,\n  \"eos_token_id\": %d,\n"
-                  "  \"torch_dtype\": \"float32\",\n  \"initializer_range\": 0.02,\n  \"use_cache\": true\n}\n",
+                  "  \"torch_dtype\": \"%s\",\n  \"initializer_range\": 0.02,\n  \"use_cache\": true\n}\n",
                c->dim, c->hidden_dim, c->n_layers, c->n_heads, c->n_kv_heads, cfg_head_dim(c), eps, theta,
-               c->max_seq_len, c->vocab_size, c->tied ? "true" : "false", TOK_BOS, TOK_EOS);
+               c->max_seq_len, c->vocab_size, c->tied ? "true" : "false", TOK_BOS, TOK_EOS,
+               dtype == XD_F32 ? "float32" : dtype == XD_F16 ? "float16" : "bfloat16");
 }
 
 static void hf_tokenizer_build(Buf *b, const Tokenizer *tok) {
@@ -6821,7 +6863,11 @@ static void gg_kv_str(Buf *b, int *n, const char *k, const char *v, size_t len) 
 
 static void gg_pad(Buf *b, size_t base) { while ((b->n - base) % GGUF_ALIGN) buf_put(b, "", 1); }
 
-static void gguf_build(Buf *out, const Model *m, const Tokenizer *tok, const char *meta) {
+/* GGUF: 2-D tensors in the export dtype (ggml types 0 F32, 1 F16, 30 BF16),
+ * 1-D norm weights always F32, as llama.cpp's own converter writes them. */
+static const uint32_t ggml_type_of[3] = {0, 1, 30}, ggml_file_type_of[3] = {0, 1, 32};
+
+static void gguf_build(Buf *out, const Model *m, const Tokenizer *tok, const char *meta, int dtype) {
     const Config *c = &m->cfg;
     Buf kv = {0, 0, 0}, s = {0, 0, 0};
     XTensor *xt = xmalloc((size_t)(3 + 9 * c->n_layers) * sizeof(XTensor));
@@ -6830,7 +6876,7 @@ static void gguf_build(Buf *out, const Model *m, const Tokenizer *tok, const cha
     size_t off = 0, j, start;
     gg_kv_str(&kv, &n_kv, "general.architecture", "llama", 5);
     gg_kv_str(&kv, &n_kv, "general.name", "srlm", 4);
-    gg_kv_u32(&kv, &n_kv, "general.file_type", 0); /* all F32 */
+    gg_kv_u32(&kv, &n_kv, "general.file_type", ggml_file_type_of[dtype]); /* 0 all F32, 1 mostly F16, 32 mostly BF16 */
     gg_kv_u32(&kv, &n_kv, "general.alignment", GGUF_ALIGN);
     gg_kv_u32(&kv, &n_kv, "llama.context_length", (uint32_t)c->max_seq_len);
     gg_kv_u32(&kv, &n_kv, "llama.embedding_length", (uint32_t)c->dim);
@@ -6881,16 +6927,16 @@ static void gguf_build(Buf *out, const Model *m, const Tokenizer *tok, const cha
         buf_u32(out, xt[i].cols ? 2u : 1u);
         if (xt[i].cols) { buf_u64(out, (uint64_t)xt[i].cols); buf_u64(out, (uint64_t)xt[i].rows); }
         else buf_u64(out, (uint64_t)xt[i].rows);
-        buf_u32(out, 0); /* GGML_TYPE_F32 */
+        buf_u32(out, ggml_type_of[xt[i].cols ? dtype : XD_F32]);
         buf_u64(out, (uint64_t)off);
-        off += (xt_count(&xt[i]) * 4 + GGUF_ALIGN - 1) / GGUF_ALIGN * GGUF_ALIGN;
+        off += (xt_count(&xt[i]) * (xt[i].cols && dtype != XD_F32 ? 2 : 4) + GGUF_ALIGN - 1) / GGUF_ALIGN * GGUF_ALIGN;
     }
     gg_pad(out, 0);
     start = out->n;
     buf_reserve(out, off);
     for (i = 0; i < nt; i++) {
         const float *src = xt_src(m, &xt[i]);
-        for (j = 0; j < xt_count(&xt[i]); j++) buf_f32(out, src[j]);
+        for (j = 0; j < xt_count(&xt[i]); j++) buf_value(out, src[j], xt[i].cols ? dtype : XD_F32);
         gg_pad(out, start);
     }
     free(kv.p); free(s.p); free(xt);
@@ -6949,6 +6995,17 @@ static const char *gg_string(GgRd *r, const char *what, char **out) {
     return NULL;
 }
 
+/* An array's string, skipped: only its length is checked. Import needs the
+ * weights, not the vocabulary, and converters write vocabularies whose
+ * strings are raw bytes (llama.cpp's llama2.c converter). */
+static const char *gg_skip_string(GgRd *r, const char *what) {
+    uint64_t len;
+    if (!gg_u64(r, &len)) return xf_fail("truncated in %s (string length)", what);
+    if (len > r->n - r->at) return xf_fail("%s: string length %llu runs past the end of the file", what, (unsigned long long)len);
+    r->at += (size_t)len;
+    return NULL;
+}
+
 static size_t gg_scalar_size(uint32_t type) {
     static const size_t sizes[GG_N_TYPES] = {1, 1, 2, 2, 4, 4, 4, 1, 0, 0, 8, 8, 8};
     return type < GG_N_TYPES ? sizes[type] : 0;
@@ -6960,6 +7017,7 @@ static const char *gg_value(GgRd *r, uint32_t type, const char *key, int depth, 
     uint64_t cnt, i;
     const char *why;
     if (type >= GG_N_TYPES) return xf_fail("key \"%s\": unknown value type %lu", key, (unsigned long)type);
+    if (type == GG_STR && depth > 0) return gg_skip_string(r, key);   /* array elements (a vocabulary): not read */
     if (type == GG_STR) return gg_string(r, key, NULL);
     if (type != GG_ARR) {
         if (!gg_need(r, gg_scalar_size(type))) return xf_fail("key \"%s\": value runs past the end of the file", key);
@@ -7016,6 +7074,27 @@ static const GgKv *gg_find(const GgFile *g, const char *key) {
     size_t i;
     for (i = 0; i < g->n_kv; i++) if (strcmp(g->kv[i].key, key) == 0) return &g->kv[i];
     return NULL;
+}
+
+/* Element j of a tensor of ggml type: F32, F16, BF16 exactly; Q8_0 and Q4_0
+ * dequantized as llama.cpp does (blocks of 32: an F16 scale d, then 32
+ * signed bytes q, or 16 bytes of two 4-bit q - 8, low nibbles first; value
+ * d * q, exact in float). Sizes were checked by gguf_parse. */
+static float gg_tensor_value(uint32_t type, const uint8_t *q, size_t j) {
+    const uint8_t *b;
+    unsigned k = (unsigned)(j % 32);
+    int v;
+    if (type == 0) return le_get_f32(q + 4 * j);
+    if (type == 1) return f16_to_f32((uint16_t)(q[2 * j] | q[2 * j + 1] << 8));
+    if (type == 30) return f32_from_bits((uint32_t)(q[2 * j] | q[2 * j + 1] << 8) << 16);
+    if (type == 8) {
+        b = q + (j / 32) * 34;
+        v = b[2 + k] < 128 ? b[2 + k] : b[2 + k] - 256;
+    } else {
+        b = q + (j / 32) * 18;
+        v = (k < 16 ? (b[2 + k] & 15) : (b[2 + k - 16] >> 4)) - 8;
+    }
+    return f16_to_f32((uint16_t)(b[0] | b[1] << 8)) * (float)v;
 }
 
 /* Parse and validate a GGUF image (versions 2 and 3). */
@@ -7075,11 +7154,14 @@ static const char *gguf_parse(GgFile *g, const uint8_t *p, size_t n) {
         }
         if (why) break;
         if (!gg_u32(&r, &t->type) || !gg_u64(&r, &t->offset)) { why = xf_fail("tensor \"%s\": truncated info", t->name); break; }
-        esize = t->type == 0 ? 4 : t->type == 1 ? 2 : 0;
-        if (!esize) { why = xf_fail("tensor \"%s\": ggml type %lu; srlm reads F32 (0) and F16 (1) only", t->name, (unsigned long)t->type); break; }
+        esize = t->type == 0 ? 4 : t->type == 1 || t->type == 30 ? 2 : t->type == 8 || t->type == 2 ? 1 : 0;
+        if (!esize) { why = xf_fail("tensor \"%s\": ggml type %lu; srlm reads F32 (0), F16 (1), BF16 (30), Q8_0 (8) and Q4_0 (2)",
+                                    t->name, (unsigned long)t->type); break; }
+        if (esize == 1 && (t->ne[0] % 32 || count % 32)) { why = xf_fail("tensor \"%s\": quantized rows of %llu values (blocks hold 32)",
+                                                                        t->name, (unsigned long long)t->ne[0]); break; }
         if (t->offset % g->alignment) { why = xf_fail("tensor \"%s\": offset %llu is not a multiple of the alignment %lu", t->name,
                                                       (unsigned long long)t->offset, (unsigned long)g->alignment); break; }
-        t->bytes = (size_t)count * esize;
+        t->bytes = esize > 1 ? (size_t)count * esize : (size_t)(count / 32) * (t->type == 8 ? 34 : 18);
     }
     if (!why) why = gg_unique(g, 0);
     if (why) { gg_free(g); return why; }
@@ -7222,7 +7304,7 @@ static const char *gguf_import(Model *m, char **meta_out, const uint8_t *p, size
         float *dst = m->params + param_offset(&c, xt[k].p, xt[k].layer);
         const uint8_t *q = p + g.data_at + t->offset;
         for (j = 0; j < xt_count(&xt[k]); j++) {
-            float v = t->type == 0 ? le_get_f32(q + 4 * j) : f16_to_f32((uint16_t)(q[2 * j] | q[2 * j + 1] << 8));
+            float v = gg_tensor_value(t->type, q, j);
             if (!f32_isfinite(v)) { why = xf_fail("tensor \"%s\": non-finite value at index %lu", t->name, (unsigned long)j); break; }
             dst[j] = v;
         }
@@ -7261,19 +7343,22 @@ static void export_write(const char *dir, const char *name, Buf *b) {
 }
 
 static const char *export_help =
-    "usage: srlm export --model CKPT --format hf|llama2c|gguf --out DIR [--tokenizer FILE]\n"
+    "usage: srlm export --model CKPT --format hf|llama2c|gguf --out DIR [--tokenizer FILE] [--dtype f32|f16|bf16]\n"
     "Write a checkpoint in another format, into DIR (created if missing):\n"
-    "  hf       model.safetensors (F32) + config.json (LlamaForCausalLM) + tokenizer.json\n"
+    "  hf       model.safetensors (F32, or --dtype) + config.json (LlamaForCausalLM) + tokenizer.json\n"
     "           + tokenizer_config.json (chat template) + special_tokens_map.json + generation_config.json\n"
     "  llama2c  model.bin (llama2.c's legacy v0 layout, read by its run.c) + tokenizer.bin\n"
-    "  gguf     model.gguf (GGUF v3, F32, llama.* keys and the tokenizer)\n"
+    "  gguf     model.gguf (GGUF v3, F32 or --dtype, llama.* keys, the tokenizer, the chat template)\n"
     "--tokenizer is the model's BPE file; it may be left out for a byte-level (264-id) model.\n"
-    "The checkpoint's config and provenance text travel along, so 'srlm import' gives back\n"
-    "the same bytes (llama2.c: needs rope_theta 10000, norm_eps 1e-5; see README).\n";
+    "--dtype f16|bf16 rounds the weights (to nearest even) for hf and gguf (GGUF keeps the\n"
+    "norm weights F32); F32 (the default) is exact.\n"
+    "The checkpoint's config and provenance text travel along, so 'srlm import' of an F32\n"
+    "export gives back the same bytes (llama2.c: needs rope_theta 10000, norm_eps 1e-5; see README).\n";
 
 static int cmd_export(int argc, char **argv) {
     Opts o = opts_make(argc, argv, "export");
-    const char *model_path, *format, *dir, *tok_path, *why;
+    const char *model_path, *format, *dir, *tok_path, *dtype_s, *why;
+    int dtype;
     Model m;
     Tokenizer tok;
     Buf b = {0, 0, 0};
@@ -7286,8 +7371,12 @@ static int cmd_export(int argc, char **argv) {
     format = opt_str(&o, "--format", NULL);
     dir = opt_str(&o, "--out", NULL);
     tok_path = opt_str(&o, "--tokenizer", NULL);
+    dtype_s = opt_str(&o, "--dtype", "f32");
     opts_done(&o);
     if (!model_path || !format || !dir) die("export: --model, --format and --out are required (see 'srlm export --help')");
+    dtype = strcmp(dtype_s, "f32") == 0 ? XD_F32 : strcmp(dtype_s, "f16") == 0 ? XD_F16 : strcmp(dtype_s, "bf16") == 0 ? XD_BF16 : -1;
+    if (dtype < 0) die("export: unknown --dtype '%s' (f32, f16, bf16)", dtype_s);
+    if (dtype != XD_F32 && strcmp(format, "llama2c") == 0) die("export: llama2c files are F32 only (--dtype f32)");
     if (strcmp(format, "hf") != 0 && strcmp(format, "llama2c") != 0 && strcmp(format, "gguf") != 0)
         die("export: unknown --format '%s' (hf, llama2c, gguf)", format);
     if (ckpt_read(model_path, &data, &n) != 0) return 1;
@@ -7298,9 +7387,9 @@ static int cmd_export(int argc, char **argv) {
         fprintf(stderr, "srlm: export: warning: the provenance text is not valid UTF-8; it is stored with U+FFFD\n");
     make_dirs(dir);
     if (strcmp(format, "hf") == 0) {
-        st_build(&b, &m, meta);
+        st_build(&b, &m, meta, dtype);
         export_write(dir, "model.safetensors", &b);
-        hf_config_build(&b, &m.cfg);
+        hf_config_build(&b, &m.cfg, dtype);
         export_write(dir, "config.json", &b);
         hf_generation_config_build(&b);
         export_write(dir, "generation_config.json", &b);
@@ -7321,7 +7410,7 @@ static int cmd_export(int argc, char **argv) {
         l2c_tokenizer_build(&b, &tok);
         export_write(dir, "tokenizer.bin", &b);
     } else {
-        gguf_build(&b, &m, &tok, meta);
+        gguf_build(&b, &m, &tok, meta, dtype);
         export_write(dir, "model.gguf", &b);
     }
     free(meta);
@@ -7336,7 +7425,8 @@ static const char *import_help =
     "  hf       PATH is a directory with config.json and model.safetensors (F32, F16 or BF16)\n"
     "           of a LlamaForCausalLM; wq/wk rows are permuted back to interleaved RoPE\n"
     "  llama2c  PATH is a legacy (v0) llama2.c checkpoint (rope_theta 10000, norm_eps 1e-5)\n"
-    "  gguf     PATH is a GGUF v2/v3 file of architecture llama with F32 or F16 tensors\n"
+    "  gguf     PATH is a GGUF v2/v3 file of architecture llama with F32, F16, BF16, Q8_0 or Q4_0\n"
+    "           tensors (quantized ones dequantized)\n"
     "  --meta TEXT     provenance text (default: the file's srlm.meta, else \"srlm import FORMAT\")\n"
     "  --context N     max_seq_len to use instead of the file's\n";
 

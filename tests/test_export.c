@@ -54,8 +54,8 @@ static void roundtrip_hf(Config c, const char *meta) {
     const char *why;
     make_model(&m, c, 11, 0);
     ckpt_bytes(&orig, &m, meta);
-    st_build(&st, &m, meta);
-    hf_config_build(&cj, &m.cfg);
+    st_build(&st, &m, meta, XD_F32);
+    hf_config_build(&cj, &m.cfg, XD_F32);
     why = hf_import(&back, &meta_back, (const char *)cj.p, cj.n, st.p, st.n, 0);
     CHECK(why == NULL, "hf import failed: %s", why ? why : "");
     if (!why) {
@@ -78,7 +78,7 @@ static void roundtrip_gguf(Config c, const Tokenizer *tok) {
     const char *why, *meta = "gguf round trip meta";
     make_model(&m, c, 12, 0);
     ckpt_bytes(&orig, &m, meta);
-    gguf_build(&g, &m, tok, meta);
+    gguf_build(&g, &m, tok, meta, XD_F32);
     why = gguf_import(&back, &meta_back, g.p, g.n, 0);
     CHECK(why == NULL, "gguf import failed: %s", why ? why : "");
     if (!why) {
@@ -156,7 +156,7 @@ static void test_hf_rope_permutation(void) {
     Config c = cfg_of(264, 1, 0, 10000.0f, 1e-5f);
     c.dim = 16; c.n_heads = 2; /* head_dim 8: four pairs per head */
     make_model(&m, c, 15, 0);
-    st_build(&st, &m, "x");
+    st_build(&st, &m, "x", XD_F32);
     why = st_parse(&f, st.p, st.n);
     CHECK(why == NULL, "%s", why ? why : "");
     if (why) { free(st.p); model_free(&m); return; }
@@ -223,8 +223,8 @@ static void test_hf_import_f16_bf16(void) {
     Buf st = {0, 0, 0}, cj = {0, 0, 0}, half, want, got;
     int bf16;
     make_model(&m, cfg_of(264, 1, 0, 10000.0f, 1e-5f), 16, 1);
-    st_build(&st, &m, "half");
-    hf_config_build(&cj, &m.cfg);
+    st_build(&st, &m, "half", XD_F32);
+    hf_config_build(&cj, &m.cfg, XD_F32);
     ckpt_bytes(&want, &m, "half");
     for (bf16 = 0; bf16 < 2; bf16++) {
         const char *why;
@@ -343,8 +343,8 @@ static void test_safetensors_truncation_and_flips(void) {
     int refused = 0, total = 0, k;
     Rng r;
     make_model(&m, cfg_of(264, 1, 0, 10000.0f, 1e-5f), 17, 0);
-    st_build(&st, &m, "t");
-    hf_config_build(&cj, &m.cfg);
+    st_build(&st, &m, "t", XD_F32);
+    hf_config_build(&cj, &m.cfg, XD_F32);
     for (cut = 0; cut < st.n; cut += cut < 2000 ? 1 : 97) {
         StFile f;
         total++;
@@ -377,13 +377,13 @@ static void test_hf_import_tensor_refusals(void) {
     static const char *extra = "{\"model.layers.0.self_attn.q_proj.bias\":{\"dtype\":\"F32\",\"shape\":[8],\"data_offsets\":[0,32]}}";
     static const char *i64 = "{\"a\":{\"dtype\":\"I64\",\"shape\":[1],\"data_offsets\":[0,8]}}";
     make_model(&m, cfg_of(264, 1, 0, 10000.0f, 1e-5f), 18, 0);
-    hf_config_build(&cj, &m.cfg);
+    hf_config_build(&cj, &m.cfg, XD_F32);
     st_image(&b, extra, strlen(extra), 32);
     why = hf_import(&back, &meta, (const char *)cj.p, cj.n, b.p, b.n, 0);
     CHECK(why && strstr(why, "no tensor \"model.embed_tokens.weight\""), "%s", why ? why : "accepted");
     free(b.p);
     /* a full export plus one unexpected tensor */
-    st_build(&st, &m, "x");
+    st_build(&st, &m, "x", XD_F32);
     {
         StFile f;
         Buf h = {0, 0, 0};
@@ -407,7 +407,7 @@ static void test_hf_import_tensor_refusals(void) {
         Config c2 = m.cfg;
         Buf cj2 = {0, 0, 0};
         c2.hidden_dim = 16;
-        hf_config_build(&cj2, &c2);
+        hf_config_build(&cj2, &c2, XD_F32);
         why = hf_import(&back, &meta, (const char *)cj2.p, cj2.n, st.p, st.n, 0);
         CHECK(why && strstr(why, "has shape [12, 8], config.json needs [16, 8]"), "%s", why ? why : "accepted");
         free(cj2.p);
@@ -470,7 +470,7 @@ static void test_gguf_malformed(void) {
     GgSpec hole[2] = {{"a", 1, 4, 0, 0}, {"b", 1, 4, 0, 64}};
     GgSpec misaligned[1] = {{"a", 1, 4, 0, 4}};
     GgSpec dims5[1] = {{"a", 5, 4, 0, 0}};
-    GgSpec q4[1] = {{"a", 1, 32, 2, 0}};
+    GgSpec q4[1] = {{"a", 1, 32, 3, 0}}, q4ok[1] = {{"a", 1, 32, 2, 0}}, q8odd[1] = {{"a", 1, 16, 8, 0}};
     GgSpec dup[2] = {{"a", 1, 4, 0, 0}, {"a", 1, 4, 0, 32}};
     GgSpec badname[1] = {{"a\xff", 1, 4, 0, 0}};
     Buf b;
@@ -483,7 +483,9 @@ static void test_gguf_malformed(void) {
     gg_image(&b, 3, hole, 2, 80); expect_gguf(&b, "hole", "hole"); free(b.p);
     gg_image(&b, 3, misaligned, 1, 48); expect_gguf(&b, "not a multiple of the alignment", "misaligned"); free(b.p);
     gg_image(&b, 3, dims5, 1, 48); expect_gguf(&b, "dimensions", "5 dims"); free(b.p);
-    gg_image(&b, 3, q4, 1, 48); expect_gguf(&b, "F32 (0) and F16 (1) only", "quantized"); free(b.p);
+    gg_image(&b, 3, q4, 1, 48); expect_gguf(&b, "Q4_0 (2)", "Q4_1 (type 3) refused"); free(b.p);
+    gg_image(&b, 3, q4ok, 1, 48); expect_gguf(&b, NULL, "Q4_0 accepted"); free(b.p);
+    gg_image(&b, 3, q8odd, 1, 48); expect_gguf(&b, "blocks hold 32", "Q8_0 row of 16"); free(b.p);
     gg_image(&b, 3, dup, 2, 48); expect_gguf(&b, "appears twice", "duplicate tensor"); free(b.p);
     gg_image(&b, 3, badname, 1, 16); expect_gguf(&b, "UTF-8", "non-UTF-8 name"); free(b.p);
     gg_image(&b, 3, ok2, 2, 48); memcpy(b.p, "GGML", 4); expect_gguf(&b, "bad magic", "magic"); free(b.p);
@@ -521,7 +523,7 @@ static void test_gguf_truncation_and_import_refusals(void) {
     Rng r;
     small_tokenizer(&tok);
     make_model(&m, cfg_of(tok_vocab_size(&tok), 1, 0, 10000.0f, 1e-5f), 19, 0);
-    gguf_build(&g, &m, &tok, "t");
+    gguf_build(&g, &m, &tok, "t", XD_F32);
     for (cut = 0; cut + GGUF_ALIGN < g.n; cut += cut < 3000 ? 1 : 61) {
         GgFile f;
         if (!gguf_parse(&f, g.p, cut)) { accepted_early++; gg_free(&f); }
@@ -593,6 +595,88 @@ static void test_tokenizer_exports(void) {
     }
     CHECK(byte_cp(' ') == 0x120 && byte_cp('A') == 'A' && byte_cp(0) == 0x100 && byte_cp(0xad) == 0x143 && byte_cp(0xff) == 0xff,
           "GPT-2 byte map");
+}
+
+/* ---------------------------------------------------------------- dtypes */
+
+/* F16 and BF16: every finite half / bfloat comes back from float unchanged;
+ * rounding is to nearest, ties to even; overflow to inf; tiny to 0. */
+static void test_export_dtype_rounding(void) {
+    uint32_t h;
+    int bad16 = 0, badbf = 0;
+    for (h = 0; h < 65536; h++) {
+        float v = f16_to_f32((uint16_t)h), w = f32_from_bits(h << 16);
+        if (((h >> 10) & 31) != 31 && f32_to_f16(v) != h) bad16++;
+        if (((h >> 7) & 255) != 255 && f32_to_bf16(w) != h) badbf++;
+    }
+    CHECK(bad16 == 0 && badbf == 0, "%d halves, %d bfloats do not round-trip", bad16, badbf);
+    CHECK(f32_to_f16(1.0f + 1.0f / 2048) == 0x3c00 && f32_to_f16(1.0f + 3.0f / 2048) == 0x3c02, "f16 ties to even");
+    CHECK(f32_to_f16(65504.0f) == 0x7bff && f32_to_f16(65519.0f) == 0x7bff && f32_to_f16(65520.0f) == 0x7c00, "f16 overflow");
+    CHECK(f32_to_f16(5.9604644775390625e-8f) == 1 && f32_to_f16(2.98023223876953125e-8f) == 0 && f32_to_f16(-1e-30f) == 0x8000,
+          "f16 subnormals");
+    CHECK(f32_to_bf16(f32_from_bits(0x3f808000u)) == 0x3f80 && f32_to_bf16(f32_from_bits(0x3f818000u)) == 0x3f82 &&
+          f32_to_bf16(f32_from_bits(0x3f808001u)) == 0x3f81, "bf16 ties to even");
+}
+
+/* Export F16/BF16 GGUF and HF, import: the weights are the rounded ones
+ * (GGUF norms stay F32); exporting the import again gives the same file. */
+static void test_export_dtype_roundtrip(void) {
+    Tokenizer tok;
+    Model m, back;
+    int dt;
+    small_tokenizer(&tok);
+    make_model(&m, cfg_of(tok_vocab_size(&tok), 1, 0, 10000.0f, 1e-5f), 21, 0);
+    for (dt = XD_F16; dt <= XD_BF16; dt++) {
+        Buf g = {0, 0, 0}, g2 = {0, 0, 0}, st = {0, 0, 0}, cj = {0, 0, 0};
+        char *meta = NULL;
+        const char *why;
+        size_t i, bad = 0;
+        gguf_build(&g, &m, &tok, "d", dt);
+        why = gguf_import(&back, &meta, g.p, g.n, 0);
+        CHECK(why == NULL, "%s gguf import: %s", dtype_name[dt], why ? why : "");
+        if (!why) {
+            for (i = 0; i < m.n_params; i++) {
+                float w = m.params[i], r = dt == XD_F16 ? f16_to_f32(f32_to_f16(w)) : f32_from_bits((uint32_t)f32_to_bf16(w) << 16);
+                if (f32_bits(back.params[i]) != f32_bits(r) && f32_bits(back.params[i]) != f32_bits(w)) bad++;
+            }
+            CHECK(bad == 0, "%s gguf: %lu weights are neither rounded nor (norms) exact", dtype_name[dt], (unsigned long)bad);
+            gguf_build(&g2, &back, &tok, "d", dt);
+            CHECK(bufs_equal(&g, &g2), "%s gguf: export of the import differs", dtype_name[dt]);
+            free(meta); model_free(&back);
+        }
+        st_build(&st, &m, "d", dt);
+        hf_config_build(&cj, &m.cfg, dt);
+        why = hf_import(&back, &meta, (const char *)cj.p, cj.n, st.p, st.n, 0);
+        CHECK(why == NULL, "%s hf import: %s", dtype_name[dt], why ? why : "");
+        if (!why) {
+            for (i = 0, bad = 0; i < m.n_params; i++) {
+                float w = m.params[i], r = dt == XD_F16 ? f16_to_f32(f32_to_f16(w)) : f32_from_bits((uint32_t)f32_to_bf16(w) << 16);
+                if (f32_bits(back.params[i]) != f32_bits(r)) bad++;
+            }
+            CHECK(bad == 0, "%s hf: %lu weights are not the rounded ones", dtype_name[dt], (unsigned long)bad);
+            free(meta); model_free(&back);
+        }
+        free(g.p); free(g2.p); free(st.p); free(cj.p);
+    }
+    model_free(&m);
+    tok_free(&tok);
+}
+
+/* Q8_0 and Q4_0 blocks worked by hand: d = 0.5 (F16 0x3800). */
+static void test_gguf_dequantize(void) {
+    uint8_t q8[34], q4[18];
+    int k, bad = 0;
+    q8[0] = 0x00; q8[1] = 0x38;
+    for (k = 0; k < 32; k++) q8[2 + k] = (uint8_t)(k < 16 ? k : 256 - k);   /* 0..15, then -16..-31 */
+    q4[0] = 0x00; q4[1] = 0x38;
+    for (k = 0; k < 16; k++) q4[2 + k] = (uint8_t)(k | (15 - k) << 4);       /* low nibble k, high 15-k */
+    for (k = 0; k < 32; k++) {
+        float want8 = 0.5f * (float)(k < 16 ? k : -k), want4 = 0.5f * (float)((k < 16 ? k : 15 - (k - 16)) - 8);
+        bad += gg_tensor_value(8, q8, (size_t)k) != want8;
+        bad += gg_tensor_value(2, q4, (size_t)k) != want4;
+    }
+    CHECK(bad == 0, "%d dequantized values wrong", bad);
+    CHECK(gg_tensor_value(30, (const uint8_t *)"\x80\x3f", 0) == 1.0f, "BF16 0x3f80 is 1");
 }
 
 /* ---------------------------------------------------------------- the vectors pack */
@@ -692,5 +776,8 @@ int main(void) {
     RUN(test_gguf_truncation_and_import_refusals);
     RUN(test_tokenizer_exports);
     RUN(test_vectors_pack);
+    RUN(test_export_dtype_rounding);
+    RUN(test_export_dtype_roundtrip);
+    RUN(test_gguf_dequantize);
     return check_summary();
 }

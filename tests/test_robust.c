@@ -62,7 +62,7 @@ static void test_hf_shape_message_bounded(void) {
     const char *why;
     size_t i;
     small_model(&m);
-    hf_config_build(&cfg, &m.cfg);
+    hf_config_build(&cfg, &m.cfg, XD_F32);
     /* one tensor named as the embedding, 7 dims of 16 digits after a 0 (so it has no bytes) */
     buf_str(&hdr, "{\"model.embed_tokens.weight\": {\"dtype\": \"F32\", \"shape\": [0, 9007199254740992, 9007199254740992, "
                   "9007199254740992, 9007199254740992, 9007199254740992, 9007199254740992], \"data_offsets\": [0, 0]}}");
@@ -118,7 +118,7 @@ static void gguf_huge_claim(void) {
     size_t i, klen = strlen("llama.block_count");
     small_model(&m);
     if (tok_train(&tok, (const uint8_t *)"", 0, 0, 0) != 0) _exit(4);
-    gguf_build(&g, &m, &tok, "x");
+    gguf_build(&g, &m, &tok, "x", XD_F32);
     for (i = 0; i + klen < g.n; i++)  /* the key, then its u32 type, then the value */
         if (memcmp(g.p + i, "llama.block_count", klen) == 0) { le_put_u32(g.p + i + klen + 4, 256); break; }
     for (i = 0; i + 22 < g.n; i++)
