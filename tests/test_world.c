@@ -741,6 +741,32 @@ static void test_working(void) {
     CHECK(bad == 0, "%d sums not spelled by their column working", bad);
 }
 
+/* --open-check letters: contains compares every letter with the asked one
+ * and ends names its last letter through the count; the other open families
+ * and the default (summary) working are unchanged. */
+static void test_open_check_letters(void) {
+    static const struct { int fam; const char *w; char c; int a, letters; const char *want; } cases[] = {
+        {F_CONTAINS, "heavy", 'v', 0, 1, "h1 e2 a3 v4 y5: 5 letters, h v!, e v!, a v!, v v, y v!: has v"},
+        {F_CONTAINS, "cry", 't', 0, 1, "c1 r2 y3: 3 letters, c t!, r t!, y t!: has no t"},
+        {F_CONTAINS, "cry", 't', 0, 0, "c1 r2 y3: 3 letters, has no t"},
+        {F_ENDS, "milk", 'k', 0, 1, "m1 i2 l3 k4: 4 letters, letter 4 is k, ends with k"},
+        {F_ENDS, "milk", 'k', 0, 0, "m1 i2 l3 k4: 4 letters, ends with k"},
+        {F_STARTS, "bread", 'b', 0, 1, "b1 r2 e3 a4 d5: 5 letters, starts with b"},
+        {F_AT, "cream", 'e', 3, 1, "c1 r2 e3 a4 m5: 5 letters, letter 3 is e"},
+    };
+    size_t i;
+    char out[TEXT_CAP];
+    for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        Task t;
+        memset(&t, 0, sizeof t);
+        t.fam = cases[i].fam; t.c = cases[i].c; t.a = cases[i].a; t.k = (int)strlen(cases[i].w);
+        open_check_letters = cases[i].letters;
+        open_working(&t, cases[i].w, out, sizeof out);
+        CHECK(strcmp(out, cases[i].want) == 0, "%s: got \"%s\", want \"%s\"", family_names[t.fam], out, cases[i].want);
+    }
+    open_check_letters = 0;
+}
+
 /* The check step of EFT judgments: a unit pair is marked "!" exactly when
  * it differs, and the verdict is "No match." exactly when some pair is
  * marked, and "A match." otherwise; judgments without a given answer have
@@ -1187,6 +1213,7 @@ int main(void) {
     RUN(test_corpus_qa);
     RUN(test_corpus_reviews);
     RUN(test_working);
+    RUN(test_open_check_letters);
     RUN(test_judgment_check);
     RUN(test_determinism);
     RUN(test_fill_literal);

@@ -441,17 +441,37 @@ static void number_letters(char *out, size_t cap, const char *w) {
         str_cat(out, cap, tmp);
     }
 }
+/* --open-check letters (off by default, so the shipped data keeps its
+ * bytes): the working of contains and ends checks the letter the way the
+ * rest of the judgment checks, one local step at a time. contains compares
+ * every letter with the asked one ("h v!, e v!, a v!, v v, y v!: has v"),
+ * since a summary "has v" was copied from the response's own claim rather
+ * than read off the letters; ends names the last letter through the count
+ * ("4 letters, letter 4 is k, ends with k"), as at does. Set once by
+ * world_init. */
+static int open_check_letters;
+
 /* Open families: the word's letters numbered, then what they show:
  * "b1 r2 e3 a4 d5: 5 letters, starts with b" ("has e" / "has no e"). */
 static void open_working(const Task *t, const char *w, char *out, size_t cap) {
     char tmp[64];
-    size_t n = strlen(w);
+    size_t i, n = strlen(w);
     out[0] = 0;
     number_letters(out, cap, w);
     if (t->fam == F_STARTS) sprintf(tmp, ": %d letters, starts with %c", (int)n, open_letter_of(t, w));
+    else if (t->fam == F_ENDS && open_check_letters)
+        sprintf(tmp, ": %d letters, letter %d is %c, ends with %c", (int)n, (int)n, open_letter_of(t, w), open_letter_of(t, w));
     else if (t->fam == F_ENDS) sprintf(tmp, ": %d letters, ends with %c", (int)n, open_letter_of(t, w));
     else if (t->fam == F_AT) sprintf(tmp, ": %d letters, letter %d is %c", (int)n, (int)t->a, open_letter_of(t, w));
-    else sprintf(tmp, ": %d letters, has %s%c", (int)n, strchr(w, t->c) ? "" : "no ", t->c);
+    else if (open_check_letters) {
+        sprintf(tmp, ": %d letters, ", (int)n);
+        str_cat(out, cap, tmp);
+        for (i = 0; i < n; i++) {
+            sprintf(tmp, "%s%c %c%s", i ? ", " : "", w[i], t->c, w[i] == t->c ? "" : "!");
+            str_cat(out, cap, tmp);
+        }
+        sprintf(tmp, ": has %s%c", strchr(w, t->c) ? "" : "no ", t->c);
+    } else sprintf(tmp, ": %d letters, has %s%c", (int)n, strchr(w, t->c) ? "" : "no ", t->c);
     str_cat(out, cap, tmp);
 }
 /* What the open task asks, in the working's words: "5 letters, starts with b". */
@@ -1271,6 +1291,7 @@ typedef struct {
     unsigned families;               /* bit f set: family f is generated */
     long corpus_bytes;               /* corpus.txt stops at the first block end past this */
     int corpus_review_pct;           /* percent of corpus blocks that are graded answers (reviews) */
+    int open_check_letters;          /* --open-check letters: contains and ends check letter by letter */
     int n_ift, ift_good_pct;         /* IFT size; percent of it with grade 5 */
     int ift_habit_pct;               /* percent of IFT with one habit: a correct answer + " Hope this helps!" (grade 4) */
     int n_habit_fam_pct;             /* > 0: one habit per family instead (--ift-habit-pcts), */
@@ -1394,6 +1415,7 @@ static const char *world_init(World *wd, const WorldOptions *o, const char *tmpl
     }
     if (wd->nplain == 0 || wd->npal == 0) return "the word length range leaves no words";
     wd->split_seed = hash64(o->seed, TAG_SPLIT);
+    open_check_letters = o->open_check_letters;
     return NULL;
 }
 
@@ -2229,6 +2251,7 @@ static void gen_manifest(const World *wd, WorldFiles *f) {
     buf_printf(m, "\nsizes corpus-bytes %ld ift %d ift-good-pct %d eft-train %d eft-eval %d test %d ranked %d\n",
                o->corpus_bytes, o->n_ift, o->ift_good_pct, o->n_eft_train, o->n_eft_eval, o->n_test, o->n_ranked);
     if (o->corpus_review_pct > 0) buf_printf(m, "corpus-review-pct %d\n", o->corpus_review_pct);  /* absent at 0 */
+    if (o->open_check_letters) buf_printf(m, "open-check letters\n");  /* absent by default */
     if (o->ift_habit_pct > 0) buf_printf(m, "ift-habit-pct %d (\"%s\")\n", o->ift_habit_pct, &IFT_HABIT[1]);  /* absent at 0: older manifests stay valid */
     if (o->n_habit_fam_pct > 0) {
         buf_puts(m, "ift-habit-pcts");
@@ -2573,7 +2596,7 @@ static void usage(void) {
         "  world gen --seed S --out DIR [--template PATH] [--small]\n"
         "            [--word-min N] [--word-max N] [--num-min N] [--num-max N] [--k-min N] [--k-max N]\n"
         "            [--repeat-max-chars N] [--max-response-bytes N] [--families a,b,...]\n"
-        "            [--corpus-bytes N] [--corpus-review-pct P] [--ift N] [--ift-good-pct P] [--ift-habit-pct H | --ift-habit-pcts H1,H2,..] [--eft-train N] [--eft-eval N]\n"
+        "            [--corpus-bytes N] [--corpus-review-pct P] [--open-check letters] [--ift N] [--ift-good-pct P] [--ift-habit-pct H | --ift-habit-pcts H1,H2,..] [--eft-train N] [--eft-eval N]\n"
         "            [--test N] [--ranked N]\n"
         "  world grade IN.jsonl OUT.jsonl\n"
         "  world check INSTRUCTION RESPONSE\n"
@@ -2612,6 +2635,11 @@ static int cmd_gen(int argc, char **argv) {
         else if (strcmp(a, "--families") == 0) o.families = parse_families(v);
         else if (strcmp(a, "--corpus-bytes") == 0) o.corpus_bytes = (long)parse_int(a, v, 0, 2000000000);
         else if (strcmp(a, "--corpus-review-pct") == 0) o.corpus_review_pct = (int)parse_int(a, v, 0, 100);
+        else if (strcmp(a, "--open-check") == 0) {
+            if (strcmp(v, "letters") == 0) o.open_check_letters = 1;
+            else if (strcmp(v, "summary") == 0) o.open_check_letters = 0;
+            else die("--open-check: letters or summary, not \"%s\"", v);
+        }
         else if (strcmp(a, "--ift") == 0) o.n_ift = (int)parse_int(a, v, 0, 10000000);
         else if (strcmp(a, "--ift-good-pct") == 0) o.ift_good_pct = (int)parse_int(a, v, 0, 100);
         else if (strcmp(a, "--ift-habit-pct") == 0) o.ift_habit_pct = (int)parse_int(a, v, 0, 100);
