@@ -759,16 +759,30 @@ double sum_squares(const float *x, size_t n)
  *    into a small contiguous static buffer, so the inner loop reads B with
  *    unit stride whatever the original layout;
  *  - a register tile of MM_RB rows x MM_OB columns keeps its partial sums in
- *    local arrays; the inner loop "acc[j] += a * b[j]" is independent across
- *    j, and its fixed trip count lets compilers vectorise it even at gcc -O2;
+ *    registers; the inner loop "acc[j] += a * b[j]" is independent across
+ *    j. The plain C tile (4 rows, local arrays with a fixed trip count) is
+ *    what compilers vectorise on any target; on AVX machines without
+ *    AVX-512 a 5-row tile written with AVX intrinsics replaces it: gcc spills
+ *    the plain tile's 16-float arrays when a vector holds only 8, and the
+ *    intrinsics do exactly the same float multiply, then add (no FMA);
+ *  - the first k chunk of an output that is not accumulated into starts its
+ *    sums from 0.0f in the registers (what memset-then-add would load), so
+ *    outputs need no separate zeroing pass;
  *  - k is cut into chunks and a row's k-range into pieces (a one-row prefix,
- *    a shared four-row middle, a one-row suffix); between pieces the partial
+ *    a shared MM_RB-row middle, a one-row suffix); between pieces the partial
  *    sum is stored to C and reloaded: the float stored is the float
  *    reloaded, so every output still sees the same sequence of roundings.
  * Tiles at the right and bottom edges run the same per-output arithmetic one
  * row at a time (a zero-padded panel column makes outputs that are dropped).
  * ---------------------------------------------------------------------- */
+#if defined(__AVX__) && !defined(__AVX512F__)
+#define MM_AVX 1
+#include <immintrin.h>
+#define MM_RB 5    /* rows of C per register tile: 10 of the 16 AVX registers hold sums */
+#else
+#define MM_AVX 0
 #define MM_RB 4    /* rows of C per register tile */
+#endif
 #define MM_OB 16   /* columns of C per register tile: 4 SSE / 2 AVX / 1 AVX-512 vector */
 #define MM_KC 256  /* contraction steps packed at once: the panel is 16 KiB, L1-resident */
 
@@ -785,20 +799,22 @@ static float mm_panel[MM_KC * MM_OB]; /* single-threaded program: one shared scr
 /* A strided view of a matrix: element [i][k] is at p[i*row + k*col]. */
 typedef struct { const float *p; size_t row, col; } MatView;
 
-/* Rows 0..3 x MM_OB columns of c (row stride ldc) += A[0..3][k] * panel[k] for k in [ka, kb).
- * a points at A[0][0] of the chunk, panel at the chunk's first row. Four named accumulator
- * arrays rather than acc[4][16]: gcc keeps this form in registers, the 2-D one it does not. */
+#if !MM_AVX
+/* Rows 0..3 x MM_OB columns of c (row stride ldc) += A[0..3][k] * panel[k] for k in [ka, kb);
+ * zero: the sums start from 0.0f instead of c. a points at A[0][0] of the chunk, panel at the
+ * chunk's first row. Four named accumulator arrays rather than acc[4][16]: gcc keeps this
+ * form in registers, the 2-D one it does not. */
 static void mm_tile4(float *c, size_t ldc, const float *a, size_t a_row, size_t a_col,
-                     const float *panel, int ka, int kb)
+                     const float *panel, int ka, int kb, int zero)
 {
     float acc0[MM_OB], acc1[MM_OB], acc2[MM_OB], acc3[MM_OB];
     const float *a0 = a, *a1 = a + a_row, *a2 = a + 2 * a_row, *a3 = a + 3 * a_row;
     int j, k;
     for (j = 0; j < MM_OB; j++) {
-        acc0[j] = c[j];
-        acc1[j] = c[ldc + j];
-        acc2[j] = c[2 * ldc + j];
-        acc3[j] = c[3 * ldc + j];
+        acc0[j] = zero ? 0.0f : c[j];
+        acc1[j] = zero ? 0.0f : c[ldc + j];
+        acc2[j] = zero ? 0.0f : c[2 * ldc + j];
+        acc3[j] = zero ? 0.0f : c[3 * ldc + j];
     }
     for (k = ka; k < kb; k++) {
         const float *b = panel + (size_t)k * MM_OB;
@@ -819,6 +835,40 @@ static void mm_tile4(float *c, size_t ldc, const float *a, size_t a_row, size_t 
     }
 }
 
+#endif
+
+#if MM_AVX
+/* The same arithmetic as mm_tile4 for 5 rows, with AVX intrinsics: each row's 16 sums are two
+ * 8-float registers, and every step is one float multiply then one add per output
+ * (_mm256_mul_ps, _mm256_add_ps: the products and sums mm_tile4 rounds, in its order). */
+#define MM_AVX_ROW(r) \
+    __m256 lo##r = zero ? _mm256_setzero_ps() : _mm256_loadu_ps(c + r * ldc); \
+    __m256 hi##r = zero ? _mm256_setzero_ps() : _mm256_loadu_ps(c + r * ldc + 8); \
+    const float *a##r = a + r * a_row;
+#define MM_AVX_STEP(r) do { \
+        __m256 x = _mm256_broadcast_ss(a##r + ak); \
+        lo##r = _mm256_add_ps(lo##r, _mm256_mul_ps(x, b0)); \
+        hi##r = _mm256_add_ps(hi##r, _mm256_mul_ps(x, b1)); \
+    } while (0)
+#define MM_AVX_STORE(r) do { _mm256_storeu_ps(c + r * ldc, lo##r); _mm256_storeu_ps(c + r * ldc + 8, hi##r); } while (0)
+static void mm_tile5_avx(float *c, size_t ldc, const float *a, size_t a_row, size_t a_col,
+                         const float *panel, int ka, int kb, int zero)
+{
+    MM_AVX_ROW(0) MM_AVX_ROW(1) MM_AVX_ROW(2) MM_AVX_ROW(3) MM_AVX_ROW(4)
+    int k;
+    for (k = ka; k < kb; k++) {
+        const float *b = panel + (size_t)k * MM_OB;
+        __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
+        size_t ak = (size_t)k * a_col;
+        MM_AVX_STEP(0); MM_AVX_STEP(1); MM_AVX_STEP(2); MM_AVX_STEP(3); MM_AVX_STEP(4);
+    }
+    MM_AVX_STORE(0); MM_AVX_STORE(1); MM_AVX_STORE(2); MM_AVX_STORE(3); MM_AVX_STORE(4);
+}
+#define mm_tile_rb mm_tile5_avx
+#else
+#define mm_tile_rb mm_tile4
+#endif
+
 /* One row: the same arithmetic as one row of mm_tile4. */
 static void mm_tile1(float *c, const float *a, size_t a_col, const float *panel, int ka, int kb)
 {
@@ -837,9 +887,10 @@ static void mm_tile1(float *c, const float *a, size_t a_col, const float *panel,
 static int mm_klo(int mode, int r, int k0) { return mode == MM_K_FROM_ROW && r > k0 ? r : k0; }
 static int mm_khi(int mode, int r, int k1) { return mode == MM_K_UPTO_ROW && r + 1 < k1 ? r + 1 : k1; }
 
-/* One tile of rows r0..r0+rows-1, columns j0..j0+cols-1, chunk [k0, k1) packed in mm_panel. */
+/* One tile of rows r0..r0+rows-1, columns j0..j0+cols-1, chunk [k0, k1) packed in mm_panel.
+ * zero: this chunk starts every row's sums (from 0.0f; never with MM_K_FROM_ROW). */
 static void mm_tile(float *c, size_t ldc, MatView a, const float *panel, int mode, int r0, int rows, int j0, int cols,
-                    int k0, int k1)
+                    int k0, int k1, int zero)
 {
     float *ct = c + (size_t)r0 * ldc + j0;
     const float *at = a.p + (size_t)r0 * a.row + (size_t)k0 * a.col;
@@ -850,7 +901,7 @@ static void mm_tile(float *c, size_t ldc, MatView a, const float *panel, int mod
             int lo = mm_klo(mode, r0 + r, k0);
             if (lo < lo_max) mm_tile1(ct + (size_t)r * ldc, at + (size_t)r * a.row, a.col, panel, lo - k0, lo_max - k0);
         }
-        mm_tile4(ct, ldc, at, a.row, a.col, panel, lo_max - k0, hi_min - k0);
+        mm_tile_rb(ct, ldc, at, a.row, a.col, panel, lo_max - k0, hi_min - k0, zero);
         for (r = 0; r < MM_RB; r++) {
             int hi = mm_khi(mode, r0 + r, k1);
             if (hi_min < hi) mm_tile1(ct + (size_t)r * ldc, at + (size_t)r * a.row, a.col, panel, hi_min - k0, hi - k0);
@@ -861,7 +912,7 @@ static void mm_tile(float *c, size_t ldc, MatView a, const float *panel, int mod
         float row[MM_OB];
         int lo = mm_klo(mode, r0 + r, k0), hi = mm_khi(mode, r0 + r, k1);
         if (lo >= hi) continue;
-        for (j = 0; j < MM_OB; j++) row[j] = j < cols ? ct[(size_t)r * ldc + j] : 0.0f;
+        for (j = 0; j < MM_OB; j++) row[j] = j < cols && !zero ? ct[(size_t)r * ldc + j] : 0.0f;
         mm_tile1(row, at + (size_t)r * a.row, a.col, panel, lo - k0, hi - k0);
         for (j = 0; j < cols; j++) ct[(size_t)r * ldc + j] = row[j];
     }
@@ -874,8 +925,8 @@ static void mm_tile(float *c, size_t ldc, MatView a, const float *panel, int mod
 static void mm_engine(float *c, size_t ldc, MatView a, MatView b, const float *packed, int R, int K, int J,
                       int accumulate, int mode)
 {
-    int r0, k0, j0, r, k, j;
-    if (!accumulate)
+    int r0, k0, j0, r, k, j, zero_first = !accumulate && mode != MM_K_FROM_ROW && K > 0;
+    if (!accumulate && !zero_first)  /* otherwise the first chunk's tiles start from 0.0f */
         for (r = 0; r < R; r++) memset(c + (size_t)r * ldc, 0, (size_t)(J > 0 ? J : 0) * sizeof(float));
     for (j0 = 0; j0 < J; j0 += MM_OB) {
         int cols = J - j0 < MM_OB ? J - j0 : MM_OB;
@@ -893,7 +944,8 @@ static void mm_engine(float *c, size_t ldc, MatView a, MatView b, const float *p
             }
             /* causal output: row tiles that end above column j0 hold no wanted output */
             for (r0 = mode == MM_CAUSAL_OUT ? j0 - j0 % MM_RB : 0; r0 < R; r0 += MM_RB)
-                mm_tile(c, ldc, a, panel, mode, r0, R - r0 < MM_RB ? R - r0 : MM_RB, j0, cols, k0, k1);
+                mm_tile(c, ldc, a, panel, mode, r0, R - r0 < MM_RB ? R - r0 : MM_RB, j0, cols, k0, k1,
+                        zero_first && k0 == 0);
         }
     }
 }
@@ -1250,13 +1302,22 @@ void swiglu_forward(float *out, const float *a, const float *b, size_t n)
     for (i = 0; i < n; i++) out[i] = ts_siluf(a[i]) * b[i];
 }
 
+/* In blocks of SWIGLU_BLK: the sigmoids first, into a local array (a loop of
+ * ts_sigmoidf alone vectorises), then each gradient in its own loop; with
+ * "if (da)" inside one loop the compiler kept it scalar (7x slower). */
+#define SWIGLU_BLK 256
 void swiglu_backward(float *da, float *db, const float *dout, const float *a, const float *b, size_t n)
 {
-    size_t i;
-    for (i = 0; i < n; i++) {
-        float sig = ts_sigmoidf(a[i]);
-        if (da) da[i] += (dout[i] * b[i]) * (sig * (1.0f + a[i] * (1.0f - sig)));
-        if (db) db[i] += dout[i] * (a[i] * sig);
+    float sig[SWIGLU_BLK];
+    size_t i0, i, m;
+    for (i0 = 0; i0 < n; i0 += m) {
+        m = n - i0 < SWIGLU_BLK ? n - i0 : SWIGLU_BLK;
+        for (i = 0; i < m; i++) sig[i] = ts_sigmoidf(a[i0 + i]);
+        if (da)
+            for (i = 0; i < m; i++)
+                da[i0 + i] += (dout[i0 + i] * b[i0 + i]) * (sig[i] * (1.0f + a[i0 + i] * (1.0f - sig[i])));
+        if (db)
+            for (i = 0; i < m; i++) db[i0 + i] += dout[i0 + i] * (a[i0 + i] * sig[i]);
     }
 }
 

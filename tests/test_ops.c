@@ -130,7 +130,7 @@ static void test_matmul_bitexact(void) {
      * for each of the three products: forward (k = C), dinp (k = OC), dweight (k = N) */
     static const int shapes[][3] = { {1, 1, 1}, {3, 5, 7}, {4, 16, 16}, {5, 17, 33}, {8, 32, 48}, {13, 37, 50},
                                      {7, 300, 9}, {301, 3, 21}, {6, 40, 270}, {64, 64, 64}, {9, 513, 17},
-                                     {3, 0, 4}, {0, 5, 6} };
+                                     {23, 300, 40}, {40, 33, 48}, {258, 129, 35}, {3, 0, 4}, {0, 5, 6} };
     int s;
     for (s = 0; s < (int)(sizeof shapes / sizeof shapes[0]); s++) {
         int N = shapes[s][0], C = shapes[s][1], OC = shapes[s][2];
