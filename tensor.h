@@ -74,6 +74,10 @@ void sha256_update(Sha256 *s, const void *data, size_t n);
 void sha256_final(Sha256 *s, uint8_t out[32]);
 void sha256(const void *data, size_t n, uint8_t out[32]);
 void sha256_hex(const uint8_t digest[32], char out[65]); /* lowercase, NUL-terminated */
+/* Where the build targets the x86 SHA extensions (__SHA__), blocks are hashed with them, else in
+ * portable C; both give the same digest. enable 0/1 selects (tests compare the two), -1 asks.
+ * Returns 1 when the hardware path is in use. */
+int sha256_hardware(int enable);
 
 /* Stable merge sort: equal elements keep their input order on every libc. */
 typedef int (*sort_cmp_fn)(const void *a, const void *b, void *ctx);
