@@ -900,19 +900,21 @@ static void mm_tile4(float *c, size_t ldc, const float *a, size_t a_row, size_t 
 #if MM_AVX
 /* The same arithmetic as mm_tile4 for 5 rows, with AVX intrinsics: each row's 16 sums are two
  * 8-float registers, and every step is one float multiply then one add per output
- * (_mm256_mul_ps, _mm256_add_ps: the products and sums mm_tile4 rounds, in its order). */
+ * (_mm256_mul_ps, _mm256_add_ps: the products and sums mm_tile4 rounds, in its order).
+ * Rows are given as pointers (c[r]: 16 outputs, a[r]: A[r][0] of the chunk), so a tile at the
+ * bottom edge can fill its missing rows with a scratch row instead of running row by row. */
 #define MM_AVX_ROW(r) \
-    __m256 lo##r = zero ? _mm256_setzero_ps() : _mm256_loadu_ps(c + r * ldc); \
-    __m256 hi##r = zero ? _mm256_setzero_ps() : _mm256_loadu_ps(c + r * ldc + 8); \
-    const float *a##r = a + r * a_row;
+    __m256 lo##r = zero ? _mm256_setzero_ps() : _mm256_loadu_ps(c[r]); \
+    __m256 hi##r = zero ? _mm256_setzero_ps() : _mm256_loadu_ps(c[r] + 8); \
+    const float *a##r = a[r];
 #define MM_AVX_STEP(r) do { \
         __m256 x = _mm256_broadcast_ss(a##r + ak); \
         lo##r = _mm256_add_ps(lo##r, _mm256_mul_ps(x, b0)); \
         hi##r = _mm256_add_ps(hi##r, _mm256_mul_ps(x, b1)); \
     } while (0)
-#define MM_AVX_STORE(r) do { _mm256_storeu_ps(c + r * ldc, lo##r); _mm256_storeu_ps(c + r * ldc + 8, hi##r); } while (0)
-static void mm_tile5_avx(float *c, size_t ldc, const float *a, size_t a_row, size_t a_col,
-                         const float *panel, int ka, int kb, int zero)
+#define MM_AVX_STORE(r) do { _mm256_storeu_ps(c[r], lo##r); _mm256_storeu_ps(c[r] + 8, hi##r); } while (0)
+static void mm_tile5_avx(float *const *c, const float *const *a, size_t a_col, const float *panel, int ka, int kb,
+                         int zero)
 {
     MM_AVX_ROW(0) MM_AVX_ROW(1) MM_AVX_ROW(2) MM_AVX_ROW(3) MM_AVX_ROW(4)
     int k;
@@ -924,9 +926,28 @@ static void mm_tile5_avx(float *c, size_t ldc, const float *a, size_t a_row, siz
     }
     MM_AVX_STORE(0); MM_AVX_STORE(1); MM_AVX_STORE(2); MM_AVX_STORE(3); MM_AVX_STORE(4);
 }
-#define mm_tile_rb mm_tile5_avx
+
+/* mm_tile5_avx on rows ct, ct + ldc, ... (at, at + a_row, ...): the first rows of them are real;
+ * the others compute row 0's sums again into a scratch row that is dropped. */
+static void mm_tile_rb(float *ct, size_t ldc, const float *at, size_t a_row, size_t a_col, int rows,
+                       const float *panel, int ka, int kb, int zero)
+{
+    float pad[MM_OB] = {0.0f}, *c[MM_RB];
+    const float *a[MM_RB];
+    int r;
+    for (r = 0; r < MM_RB; r++) {
+        c[r] = r < rows ? ct + (size_t)r * ldc : pad;
+        a[r] = r < rows ? at + (size_t)r * a_row : at;
+    }
+    mm_tile5_avx(c, a, a_col, panel, ka, kb, zero);
+}
 #else
-#define mm_tile_rb mm_tile4
+static void mm_tile_rb(float *ct, size_t ldc, const float *at, size_t a_row, size_t a_col, int rows,
+                       const float *panel, int ka, int kb, int zero)
+{
+    (void)rows;  /* always MM_RB: short tiles go row by row */
+    mm_tile4(ct, ldc, at, a_row, a_col, panel, ka, kb, zero);
+}
 #endif
 
 /* One row: the same arithmetic as one row of mm_tile4. */
@@ -955,14 +976,14 @@ static void mm_tile(float *c, size_t ldc, MatView a, const float *panel, int mod
     float *ct = c + (size_t)r0 * ldc + j0;
     const float *at = a.p + (size_t)r0 * a.row + (size_t)k0 * a.col;
     int lo_max = mm_klo(mode, r0 + rows - 1, k0), hi_min = mm_khi(mode, r0, k1), r, j;
-    if (rows == MM_RB && cols == MM_OB && lo_max < hi_min) {
+    if ((rows == MM_RB || MM_AVX) && cols == MM_OB && lo_max < hi_min) {
         /* each row: its own prefix [lo, lo_max), the shared middle, its own suffix [hi_min, hi) */
-        for (r = 0; r < MM_RB; r++) {
+        for (r = 0; r < rows; r++) {
             int lo = mm_klo(mode, r0 + r, k0);
             if (lo < lo_max) mm_tile1(ct + (size_t)r * ldc, at + (size_t)r * a.row, a.col, panel, lo - k0, lo_max - k0);
         }
-        mm_tile_rb(ct, ldc, at, a.row, a.col, panel, lo_max - k0, hi_min - k0, zero);
-        for (r = 0; r < MM_RB; r++) {
+        mm_tile_rb(ct, ldc, at, a.row, a.col, rows, panel, lo_max - k0, hi_min - k0, zero);
+        for (r = 0; r < rows; r++) {
             int hi = mm_khi(mode, r0 + r, k1);
             if (hi_min < hi) mm_tile1(ct + (size_t)r * ldc, at + (size_t)r * a.row, a.col, panel, hi_min - k0, hi - k0);
         }
