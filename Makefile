@@ -4,7 +4,8 @@
 #   make test       run every test; the last line is "N passed, M failed"
 #                   (test-cross and test-windows among them, where their tools are)
 #   make run        the main job on the shipped tiny model
-#   make bench      speed figures (never part of the tests)
+#   make bench      speed figures, one table (never part of the tests);
+#                   make bench-detail: the per-op figures
 #   make fuzz       the libFuzzer targets (build/fuzz/NAME; tests/README.md "Robustness")
 #   make test-sanitize  the unit and CLI tests under ASan + UBSan + LeakSanitizer
 #
@@ -29,7 +30,7 @@ CORE_SRC = tensor.c tokenizer.c
 CORE_HDR = tensor.h tokenizer.h
 BUILD = build
 
-.PHONY: all fuzz test-sanitize test test-repro test-torch test-cross test-windows bench run clean tiny_models data
+.PHONY: all fuzz test-sanitize test test-repro test-torch test-cross test-windows bench bench-detail run clean tiny_models data
 
 all: srlm tiny_models/world
 
@@ -88,14 +89,17 @@ test-sanitize:
 	@sh tests/sanitize.sh
 
 # --- benchmarks (figures, not pass/fail) ---
-BENCH_SRC = $(wildcard tests/bench_*.c)
-BENCH_BIN = $(patsubst tests/%.c,$(BUILD)/%,$(BENCH_SRC))
 $(BUILD)/bench_%: tests/bench_%.c srlm.c $(CORE_SRC) $(CORE_HDR)
 	@mkdir -p $(BUILD)
 	$(CC) $(CFLAGS_ALL) -o $@ $< $(CORE_SRC) $(LDLIBS)
 
-bench: $(BENCH_BIN)
-	@for b in $(BENCH_BIN); do ./$$b || exit 1; done
+# one table: every workload beside the measured core peak (tests/bench_model.c)
+bench: $(BUILD)/bench_model
+	@./$(BUILD)/bench_model
+
+# the per-op figures (matmul shapes, attention, norms) and the tokenizer
+bench-detail: $(BUILD)/bench_ops $(BUILD)/bench_tokenizer
+	@./$(BUILD)/bench_ops && ./$(BUILD)/bench_tokenizer
 
 # --- the synthetic world, its tokenizer and M0 (tiny_models/) ---
 # The data is rebuilt from the seed in a second (again whenever the world,
