@@ -655,21 +655,20 @@ typedef struct {
     float *q;       /* (L, N, C)   after RoPE */
     float *k;       /* (L, N, KVC) after RoPE */
     float *v;       /* (L, N, KVC) */
-    float *att;     /* (L, B, H, T, T) softmax probabilities */
     float *atty;    /* (L, N, C) attention output before wo */
-    float *mask1;   /* (L, N, C) dropout mask after wo (when dropout > 0) */
+    float *mask1;   /* (L, N, C) dropout mask after wo (allocated only when dropout > 0) */
     float *res1;    /* (L, N, C) x + dropout(atty @ wo^T) */
     float *ln2;     /* (L, N, C) */
     float *rstd2;   /* (L, N) */
     float *h1;      /* (L, N, F) gate pre-activation */
     float *h3;      /* (L, N, F) up */
     float *hg;      /* (L, N, F) silu(h1) * h3 */
-    float *mask2;   /* (L, N, C) dropout mask after w2 */
+    float *mask2;   /* (L, N, C) dropout mask after w2 (likewise) */
     float *res2;    /* (L, N, C) block output */
     float *lnf;     /* (N, C) */
     float *rstdf;   /* (N) */
     float *logits;  /* (N, V) */
-    float *probs;   /* (N, V) */
+    float *probs;   /* (N, V); in training (lm_rows_only) the packed rows' logits, overwritten in place */
     float *losses;  /* (N) per-token -log p(target) */
     float *lnf_t;   /* (N, C) lnf of the rows with a target, packed (lm_rows_only) */
     float *loss_t;  /* (N) their losses, then their dlosses in backward */
@@ -686,7 +685,7 @@ typedef struct {
     float *dproj;   /* (N, C) gradient of a sublayer output before dropout */
     float *dh1, *dh3, *dhg; /* (N, F) */
     float *dlogits; /* (N, V) */
-    float *datt_buf;/* (T, T) attention backward scratch */
+    float *datt_buf;/* (2, T, T) attention scratch: forward's probabilities, backward's recomputed ones */
 } Grads;
 
 typedef struct {
@@ -769,9 +768,14 @@ static void model_alloc_acts(Model *m, int B, int T) {
     size_t total, gtotal, off = 0;
     float *base;
     if (T > c->max_seq_len) die("sequence length %d exceeds the model's max_seq_len %d", T, c->max_seq_len);
-    total = N*C + L*N*C + L*N + L*N*C + 2*L*N*KVC + L*(size_t)B*H*(size_t)T*(size_t)T + 3*L*N*C
-          + L*N*C + L*N + 3*L*N*F + 2*L*N*C + N*C + N + 2*N*V + N + N*C + N;
-    gtotal = 6*N*C + 3*N*KVC + 3*N*F + N*V + (size_t)T*(size_t)T;
+    /* Not kept, to bound memory (the floats are the same either way): the attention
+     * probabilities (recomputed per head in backward: attention_*_lean), dropout masks when
+     * there is no dropout, and in training the probabilities beside their logits. */
+    size_t NM = m->dropout > 0.0f ? L*N*C : 0, NP = m->lm_rows_only ? 0 : N*V;
+    (void)H;
+    total = N*C + L*N*C + L*N + L*N*C + 2*L*N*KVC + L*N*C + NM + L*N*C
+          + L*N*C + L*N + 3*L*N*F + NM + L*N*C + N*C + N + N*V + NP + N + N*C + N;
+    gtotal = 6*N*C + 3*N*KVC + 3*N*F + N*V + 2*(size_t)T*(size_t)T;
     if (total > m->acts_cap) {
         free(m->acts_mem);
         m->acts_mem = xcalloc(total, sizeof(float));
@@ -794,10 +798,11 @@ static void model_alloc_acts(Model *m, int B, int T) {
     base = m->acts_mem;
 #define CARVE(field, count) do { m->a.field = base + off; off += (count); } while (0)
     CARVE(x0, N*C); CARVE(ln1, L*N*C); CARVE(rstd1, L*N); CARVE(q, L*N*C); CARVE(k, L*N*KVC); CARVE(v, L*N*KVC);
-    CARVE(att, L*(size_t)B*H*(size_t)T*(size_t)T); CARVE(atty, L*N*C); CARVE(mask1, L*N*C); CARVE(res1, L*N*C);
+    CARVE(atty, L*N*C); CARVE(mask1, NM); CARVE(res1, L*N*C);
     CARVE(ln2, L*N*C); CARVE(rstd2, L*N); CARVE(h1, L*N*F); CARVE(h3, L*N*F); CARVE(hg, L*N*F);
-    CARVE(mask2, L*N*C); CARVE(res2, L*N*C); CARVE(lnf, N*C); CARVE(rstdf, N); CARVE(logits, N*V);
-    CARVE(probs, N*V); CARVE(losses, N); CARVE(lnf_t, N*C); CARVE(loss_t, N);
+    CARVE(mask2, NM); CARVE(res2, L*N*C); CARVE(lnf, N*C); CARVE(rstdf, N); CARVE(logits, N*V);
+    CARVE(probs, NP); CARVE(losses, N); CARVE(lnf_t, N*C); CARVE(loss_t, N);
+    if (!NP) m->a.probs = m->a.logits;
 #undef CARVE
     if (off != total) die("internal: activation layout mismatch");
     base = m->grads_mem;
@@ -805,7 +810,7 @@ static void model_alloc_acts(Model *m, int B, int T) {
 #define CARVE(field, count) do { m->d.field = base + off; off += (count); } while (0)
     CARVE(dx, N*C); CARVE(dln, N*C); CARVE(dq, N*C); CARVE(dqr, N*C); CARVE(datty, N*C); CARVE(dproj, N*C);
     CARVE(dk, N*KVC); CARVE(dkr, N*KVC); CARVE(dv, N*KVC); CARVE(dh1, N*F); CARVE(dh3, N*F); CARVE(dhg, N*F);
-    CARVE(dlogits, N*V); CARVE(datt_buf, (size_t)T*(size_t)T);
+    CARVE(dlogits, N*V); CARVE(datt_buf, 2*(size_t)T*(size_t)T);
 #undef CARVE
     if (off != gtotal) die("internal: gradient layout mismatch");
     m->B = B; m->T = T;
@@ -838,11 +843,11 @@ static void model_forward(Model *m, const int *inputs, const int *targets, int B
         size_t NC = (size_t)N * C, NK = (size_t)N * KVC, NF = (size_t)N * F;
         float *ln1 = a->ln1 + l * NC, *rstd1 = a->rstd1 + (size_t)l * N;
         float *q = a->q + l * NC, *k = a->k + l * NK, *v = a->v + l * NK;
-        float *att = a->att + (size_t)l * B * H * T * T, *atty = a->atty + l * NC;
-        float *mask1 = a->mask1 + l * NC, *res1 = a->res1 + l * NC;
+        float *atty = a->atty + l * NC;
+        float *mask1 = use_dropout ? a->mask1 + l * NC : NULL, *res1 = a->res1 + l * NC;
         float *ln2 = a->ln2 + l * NC, *rstd2 = a->rstd2 + (size_t)l * N;
         float *h1 = a->h1 + l * NF, *h3 = a->h3 + l * NF, *hg = a->hg + l * NF;
-        float *mask2 = a->mask2 + l * NC, *res2 = a->res2 + l * NC;
+        float *mask2 = use_dropout ? a->mask2 + l * NC : NULL, *res2 = a->res2 + l * NC;
         float *proj = m->d.dproj; /* scratch for a sublayer's output before the residual add */
 
         /* attention block */
@@ -852,7 +857,7 @@ static void model_forward(Model *m, const int *inputs, const int *targets, int B
         matmul_forward(v, ln1, w->wv + (size_t)l * KVC * C, N, C, KVC);
         rope_forward(q, q, m->pos, m->rope_cos, m->rope_sin, N, H, hd);
         rope_forward(k, k, m->pos, m->rope_cos, m->rope_sin, N, KVH, hd);
-        attention_forward(atty, att, q, k, v, B, T, H, KVH, hd);
+        attention_forward_lean(atty, m->d.datt_buf, q, k, v, B, T, H, KVH, hd);
         matmul_forward(proj, atty, w->wo + (size_t)l * C * C, N, C, C);
         if (use_dropout) dropout_forward(proj, mask1, proj, NC, m->dropout, hash64(m->dropout_seed, (uint64_t)(2 * l)));
         residual_forward(res1, x, proj, NC);
@@ -933,7 +938,7 @@ static void model_backward(Model *m, const float *dlosses, int training) {
         const float *x_in = l == 0 ? a->x0 : a->res2 + (size_t)(l - 1) * NC;
         float *ln1 = a->ln1 + l * NC, *rstd1 = a->rstd1 + (size_t)l * N;
         float *q = a->q + l * NC, *k = a->k + l * NK, *v = a->v + l * NK;
-        float *att = a->att + (size_t)l * B * H * T * T, *atty = a->atty + l * NC;
+        float *atty = a->atty + l * NC;
         float *res1 = a->res1 + l * NC, *ln2 = a->ln2 + l * NC, *rstd2 = a->rstd2 + (size_t)l * N;
         float *h1 = a->h1 + l * NF, *h3 = a->h3 + l * NF, *hg = a->hg + l * NF;
         const float *dsub; /* gradient of the sublayer output before dropout */
@@ -970,7 +975,7 @@ static void model_backward(Model *m, const float *dlosses, int training) {
         memset(d->dqr, 0, NC * sizeof(float));
         memset(d->dkr, 0, NK * sizeof(float));
         memset(d->dv, 0, NK * sizeof(float));
-        attention_backward(d->dqr, d->dkr, d->dv, d->datt_buf, d->datty, att, q, k, v, B, T, H, KVH, hd);
+        attention_backward_lean(d->dqr, d->dkr, d->dv, d->datt_buf, d->datty, q, k, v, B, T, H, KVH, hd);
         memset(d->dq, 0, NC * sizeof(float));
         memset(d->dk, 0, NK * sizeof(float));
         rope_backward(d->dq, d->dqr, m->pos, m->rope_cos, m->rope_sin, N, H, hd);

@@ -1297,36 +1297,56 @@ static MatView head_cols(const float *x, int b, int head, int T, int heads, int 
     return m;
 }
 
-void attention_forward(float *out, float *att, const float *q, const float *k, const float *v,
-                       int B, int T, int H, int KVH, int hd)
+/* One head's softmax probabilities into a (T, T): scores by the engine, then per row scale,
+ * max, the exps (apart from their in-order sum, so they vectorise), sum, normalise; zeros
+ * above the diagonal. The forward pass and the recomputing backward both call this. */
+static void attention_head_probs(float *a, const float *q, const float *k, int b, int h, int T, int H, int KVH, int hd)
 {
-    int group = H / KVH, b, h, t, s;
+    int group = H / KVH, t, s;
     float scale = 1.0f / sqrtf((float)hd);
+    mm_engine(a, (size_t)T, head_rows(q, b, h, T, H, hd), head_cols(k, b, h / group, T, KVH, hd), NULL,
+              T, hd, T, 0, MM_CAUSAL_OUT);
+    for (t = 0; t < T; t++) {
+        float *row = a + (size_t)t * T, m, sum = 0.0f, inv;
+        for (s = 0; s <= t; s++) row[s] = row[s] * scale;
+        m = row[0];
+        for (s = 1; s <= t; s++) if (row[s] > m) m = row[s];
+        for (s = 0; s <= t; s++) row[s] = ts_expf(row[s] - m);  /* apart from the sum: vectorises */
+        for (s = 0; s <= t; s++) sum += row[s];
+        inv = 1.0f / sum;
+        for (s = 0; s <= t; s++) row[s] = row[s] * inv;
+        for (s = t + 1; s < T; s++) row[s] = 0.0f;
+    }
+}
+
+/* att_step: T*T to keep every head's probabilities in att, 0 to pass them through one (T, T) scratch */
+static void attention_fwd(float *out, float *att, size_t att_step, const float *q, const float *k, const float *v,
+                          int B, int T, int H, int KVH, int hd)
+{
+    int group = H / KVH, b, h;
     for (b = 0; b < B; b++)
         for (h = 0; h < H; h++) {
-            float *a = att + ((size_t)b * H + h) * T * T;
+            float *a = att + ((size_t)b * H + h) * att_step;
             MatView a_rows;
             a_rows.p = a; a_rows.row = (size_t)T; a_rows.col = 1;
-            mm_engine(a, (size_t)T, head_rows(q, b, h, T, H, hd), head_cols(k, b, h / group, T, KVH, hd), NULL,
-                      T, hd, T, 0, MM_CAUSAL_OUT);
-            for (t = 0; t < T; t++) {
-                float *row = a + (size_t)t * T, m, sum = 0.0f, inv;
-                for (s = 0; s <= t; s++) row[s] = row[s] * scale;
-                m = row[0];
-                for (s = 1; s <= t; s++) if (row[s] > m) m = row[s];
-                for (s = 0; s <= t; s++) row[s] = ts_expf(row[s] - m);  /* apart from the sum: vectorises */
-                for (s = 0; s <= t; s++) sum += row[s];
-                inv = 1.0f / sum;
-                for (s = 0; s <= t; s++) row[s] = row[s] * inv;
-                for (s = t + 1; s < T; s++) row[s] = 0.0f;
-            }
+            attention_head_probs(a, q, k, b, h, T, H, KVH, hd);
             mm_engine(out + ((size_t)b * T * H + (size_t)h) * hd, (size_t)H * hd, a_rows,
                       head_rows(v, b, h / group, T, KVH, hd), NULL, T, T, hd, 0, MM_K_UPTO_ROW);
         }
 }
 
-/* The (T, T) matrix of score gradients for one head; the program is single-threaded,
- * so one buffer, grown on demand and kept, serves every call. */
+void attention_forward(float *out, float *att, const float *q, const float *k, const float *v,
+                       int B, int T, int H, int KVH, int hd)
+{
+    attention_fwd(out, att, (size_t)T * T, q, k, v, B, T, H, KVH, hd);
+}
+
+void attention_forward_lean(float *out, float *scratch, const float *q, const float *k, const float *v,
+                            int B, int T, int H, int KVH, int hd)
+{
+    attention_fwd(out, scratch, 0, q, k, v, B, T, H, KVH, hd);
+}
+
 /* Backward, per (b, h) in the same order as forward, with G = dout slice:
  *   D[t][s]  = sum_i G[t][i]*V[s][i]          (sequential in i from 0.0f), s <= t;
  *   per row t: dot = sum_{s=0..t} att[t][s]*D[t][s]  (sequential in s from 0.0f);
@@ -1335,10 +1355,13 @@ void attention_forward(float *out, float *att, const float *q, const float *k, c
  *   dk[s][i] += D[t][s]*Q[t][i]   for t = s..T-1 in order;
  *   dv[s][i] += att[t][s]*G[t][i] for t = s..T-1 in order.
  * A kv head shared by a GQA group so receives its terms head by head
- * (h increasing), each head's terms in t order. datt_buf is not used: the
- * (T, T) matrix D lives in datt_buf (T*T floats, the caller's scratch). */
-void attention_backward(float *dq, float *dk, float *dv, float *datt_buf, const float *dout, const float *att,
-                        const float *q, const float *k, const float *v, int B, int T, int H, int KVH, int hd)
+ * (h increasing), each head's terms in t order. The (T, T) matrix D lives in
+ * datt_buf (T*T floats, the caller's scratch). att NULL: each head's
+ * probabilities are recomputed by attention_head_probs into probs_buf
+ * (T*T floats), the same floats the forward pass made. */
+static void attention_bwd(float *dq, float *dk, float *dv, float *datt_buf, float *probs_buf, const float *dout,
+                          const float *att, const float *q, const float *k, const float *v,
+                          int B, int T, int H, int KVH, int hd)
 {
     int group = H / KVH, b, h, t, s;
     float scale = 1.0f / sqrtf((float)hd), *d = datt_buf;
@@ -1347,9 +1370,15 @@ void attention_backward(float *dq, float *dk, float *dv, float *datt_buf, const 
     d_cols.p = d; d_cols.row = 1; d_cols.col = (size_t)T;
     for (b = 0; b < B; b++)
         for (h = 0; h < H; h++) {
-            const float *a = att + ((size_t)b * H + h) * T * T;
+            const float *a;
             int kvh = h / group;
             size_t q_off = ((size_t)b * T * H + (size_t)h) * hd, kv_off = ((size_t)b * T * KVH + (size_t)kvh) * hd;
+            if (att) {
+                a = att + ((size_t)b * H + h) * T * T;
+            } else {
+                attention_head_probs(probs_buf, q, k, b, h, T, H, KVH, hd);
+                a = probs_buf;
+            }
             mm_engine(d, (size_t)T, head_rows(dout, b, h, T, H, hd), head_cols(v, b, kvh, T, KVH, hd), NULL,
                       T, hd, T, 0, MM_CAUSAL_OUT);
             for (t = 0; t < T; t++) {
@@ -1367,6 +1396,18 @@ void attention_backward(float *dq, float *dk, float *dv, float *datt_buf, const 
                 mm_engine(dv + kv_off, (size_t)KVH * hd, a_cols, head_rows(dout, b, h, T, H, hd), NULL, T, T, hd, 1, MM_K_FROM_ROW);
             }
         }
+}
+
+void attention_backward(float *dq, float *dk, float *dv, float *datt_buf, const float *dout, const float *att,
+                        const float *q, const float *k, const float *v, int B, int T, int H, int KVH, int hd)
+{
+    attention_bwd(dq, dk, dv, datt_buf, NULL, dout, att, q, k, v, B, T, H, KVH, hd);
+}
+
+void attention_backward_lean(float *dq, float *dk, float *dv, float *scratch, const float *dout,
+                             const float *q, const float *k, const float *v, int B, int T, int H, int KVH, int hd)
+{
+    attention_bwd(dq, dk, dv, scratch, scratch + (size_t)T * T, dout, NULL, q, k, v, B, T, H, KVH, hd);
 }
 
 /* ------------------------------------------------------------------------
@@ -1466,14 +1507,14 @@ void softmax_crossentropy_forward(float *losses, float *probs, const float *logi
         const float *x = logits + (size_t)n * V;
         float *p = probs + (size_t)n * V;
         int t = targets[n];
-        float m = x[0], s = 0.0f;
+        float m = x[0], s = 0.0f, xt = t >= 0 && t < V ? x[t] : 0.0f;  /* read first: probs may be logits */
         for (v = 1; v < V; v++) if (x[v] > m) m = x[v];
         for (v = 0; v < V; v++) p[v] = ts_expf(x[v] - m);   /* apart from the sum: vectorises */
         for (v = 0; v < V; v++) s += p[v];
         for (v = 0; v < V; v++) p[v] = p[v] / s;
         if (t < 0) losses[n] = 0.0f;
         else if (t >= V) losses[n] = f32_from_bits(0x7fc00000u);
-        else losses[n] = -((x[t] - m) - ts_logf(s));
+        else losses[n] = -((xt - m) - ts_logf(s));
     }
 }
 

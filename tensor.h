@@ -147,6 +147,15 @@ void attention_forward(float *out, float *att, const float *q, const float *k, c
 void attention_backward(float *dq, float *dk, float *dv, float *datt_buf, const float *dout, const float *att,
                         const float *q, const float *k, const float *v, int B, int T, int H, int KVH, int hd);
 
+/* The same two passes keeping no (B,H,T,T) tensor (training memory): forward passes each head's
+ * probabilities through scratch (T*T floats); backward recomputes them with the same code (the
+ * same floats) into the second half of its scratch (2*T*T floats). Outputs and gradients are
+ * byte-identical to attention_forward/attention_backward's (tests/test_ops.c). */
+void attention_forward_lean(float *out, float *scratch, const float *q, const float *k, const float *v,
+                            int B, int T, int H, int KVH, int hd);
+void attention_backward_lean(float *dq, float *dk, float *dv, float *scratch, const float *dout,
+                             const float *q, const float *k, const float *v, int B, int T, int H, int KVH, int hd);
+
 /* Decoding: one query row (H, hd) against n_ctx cached positions of one sequence, with the same
  * arithmetic in the same order as a row of attention_forward. Keys are cached transposed:
  * kT (KVH*hd, stride), position fastest; v (n_ctx, KVH, hd). att: scratch of n_ctx floats. */
@@ -168,7 +177,7 @@ void dropout_backward(float *dinp, const float *dout, const float *mask, size_t 
 
 /* Softmax cross-entropy / target log-probabilities, per row of logits (N,V):
  * m = max, s = sum_v exp(x_v - m) sequential in v, logp[n] = x_t - m - ln s, probs = exp(x-m)/s.
- * losses[n] = -logp[n]. probs (N,V) is saved for backward. */
+ * losses[n] = -logp[n]. probs (N,V) is saved for backward; it may be logits itself (in place). */
 void softmax_crossentropy_forward(float *losses, float *probs, const float *logits, const int *targets, int N, int V);
 /* dlogits[n][v] += dlosses[n] * (probs[n][v] - [v == target]); rows with dlosses[n]==0 are skipped. */
 void softmax_crossentropy_backward(float *dlogits, const float *dlosses, const float *probs, const int *targets, int N, int V);

@@ -501,6 +501,19 @@ static void test_attention_bitexact(void) {
         CHECK(memcmp(d + nq, d_r + nq, nk * sizeof(float)) == 0, "dk differs, shape %d,%d,%d,%d,%d", B, T, H, KVH, hd);
         CHECK(memcmp(d + nq + nk, d_r + nq + nk, nk * sizeof(float)) == 0, "dv differs, shape %d,%d,%d,%d,%d",
               B, T, H, KVH, hd);
+        {   /* the lean pair (no saved probabilities, recomputed in backward) gives the same bytes */
+            float *out_l = falloc(nq), *d_l = falloc(n), *scr = falloc(2 * (size_t)T * T);
+            fill_const(out_l, nq, 7.0f);
+            memcpy(d_l, d_r, n * sizeof(float));
+            fill(d, n, 0.5f); memcpy(d_l, d, n * sizeof(float));
+            attention_backward(d, d + nq, d + nq + nk, buf, g, att, x, x + nq, x + nq + nk, B, T, H, KVH, hd);
+            attention_forward_lean(out_l, scr, x, x + nq, x + nq + nk, B, T, H, KVH, hd);
+            fill_const(scr, 2 * (size_t)T * T, -3.0f);   /* backward must not rely on what forward left */
+            attention_backward_lean(d_l, d_l + nq, d_l + nq + nk, scr, g, x, x + nq, x + nq + nk, B, T, H, KVH, hd);
+            CHECK(memcmp(out_l, out, nq * sizeof(float)) == 0, "lean forward differs, shape %d,%d,%d,%d,%d", B, T, H, KVH, hd);
+            CHECK(memcmp(d_l, d, n * sizeof(float)) == 0, "lean backward differs, shape %d,%d,%d,%d,%d", B, T, H, KVH, hd);
+            free(out_l); free(d_l); free(scr);
+        }
         free(x); free(g); free(out); free(att); free(d); free(out_r); free(att_r); free(d_r); free(buf);
     }
 }
