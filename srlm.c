@@ -650,19 +650,17 @@ static const char *config_invalid(const Config *c) {
  * N = B*T rows; per-layer tensors are stacked with the layer outermost. */
 typedef struct {
     float *x0;      /* (N, C) embeddings */
-    float *ln1;     /* (L, N, C) */
-    float *rstd1;   /* (L, N) */
+    float *rstd1;   /* (L, N) (the norm's output ln1 is not kept: backward recomputes it) */
     float *q;       /* (L, N, C)   after RoPE */
     float *k;       /* (L, N, KVC) after RoPE */
     float *v;       /* (L, N, KVC) */
     float *atty;    /* (L, N, C) attention output before wo */
     float *mask1;   /* (L, N, C) dropout mask after wo (allocated only when dropout > 0) */
     float *res1;    /* (L, N, C) x + dropout(atty @ wo^T) */
-    float *ln2;     /* (L, N, C) */
-    float *rstd2;   /* (L, N) */
+    float *rstd2;   /* (L, N) (ln2 likewise) */
     float *h1;      /* (L, N, F) gate pre-activation */
     float *h3;      /* (L, N, F) up */
-    float *hg;      /* (L, N, F) silu(h1) * h3 */
+    /* silu(h1) * h3 is not kept either: backward recomputes it */
     float *mask2;   /* (L, N, C) dropout mask after w2 (likewise) */
     float *res2;    /* (L, N, C) block output */
     float *lnf;     /* (N, C) */
@@ -769,12 +767,14 @@ static void model_alloc_acts(Model *m, int B, int T) {
     float *base;
     if (T > c->max_seq_len) die("sequence length %d exceeds the model's max_seq_len %d", T, c->max_seq_len);
     /* Not kept, to bound memory (the floats are the same either way): the attention
-     * probabilities (recomputed per head in backward: attention_*_lean), dropout masks when
-     * there is no dropout, and in training the probabilities beside their logits. */
+     * probabilities (recomputed per head in backward: attention_*_lean), the norms' outputs
+     * ln1, ln2 and the gate's silu(h1)*h3 (recomputed by the same functions in backward),
+     * dropout masks when there is no dropout, and in training the probabilities beside their
+     * logits. */
     size_t NM = m->dropout > 0.0f ? L*N*C : 0, NP = m->lm_rows_only ? 0 : N*V;
     (void)H;
-    total = N*C + L*N*C + L*N + L*N*C + 2*L*N*KVC + L*N*C + NM + L*N*C
-          + L*N*C + L*N + 3*L*N*F + NM + L*N*C + N*C + N + N*V + NP + N + N*C + N;
+    total = N*C + L*N + L*N*C + 2*L*N*KVC + L*N*C + NM + L*N*C
+          + L*N + 2*L*N*F + NM + L*N*C + N*C + N + N*V + NP + N + N*C + N;
     gtotal = 6*N*C + 3*N*KVC + 3*N*F + N*V + 2*(size_t)T*(size_t)T;
     if (total > m->acts_cap) {
         free(m->acts_mem);
@@ -797,9 +797,9 @@ static void model_alloc_acts(Model *m, int B, int T) {
     }
     base = m->acts_mem;
 #define CARVE(field, count) do { m->a.field = base + off; off += (count); } while (0)
-    CARVE(x0, N*C); CARVE(ln1, L*N*C); CARVE(rstd1, L*N); CARVE(q, L*N*C); CARVE(k, L*N*KVC); CARVE(v, L*N*KVC);
+    CARVE(x0, N*C); CARVE(rstd1, L*N); CARVE(q, L*N*C); CARVE(k, L*N*KVC); CARVE(v, L*N*KVC);
     CARVE(atty, L*N*C); CARVE(mask1, NM); CARVE(res1, L*N*C);
-    CARVE(ln2, L*N*C); CARVE(rstd2, L*N); CARVE(h1, L*N*F); CARVE(h3, L*N*F); CARVE(hg, L*N*F);
+    CARVE(rstd2, L*N); CARVE(h1, L*N*F); CARVE(h3, L*N*F);
     CARVE(mask2, NM); CARVE(res2, L*N*C); CARVE(lnf, N*C); CARVE(rstdf, N); CARVE(logits, N*V);
     CARVE(probs, NP); CARVE(losses, N); CARVE(lnf_t, N*C); CARVE(loss_t, N);
     if (!NP) m->a.probs = m->a.logits;
@@ -841,12 +841,14 @@ static void model_forward(Model *m, const int *inputs, const int *targets, int B
     x = a->x0;
     for (l = 0; l < c->n_layers; l++) {
         size_t NC = (size_t)N * C, NK = (size_t)N * KVC, NF = (size_t)N * F;
-        float *ln1 = a->ln1 + l * NC, *rstd1 = a->rstd1 + (size_t)l * N;
+        float *rstd1 = a->rstd1 + (size_t)l * N;
         float *q = a->q + l * NC, *k = a->k + l * NK, *v = a->v + l * NK;
         float *atty = a->atty + l * NC;
         float *mask1 = use_dropout ? a->mask1 + l * NC : NULL, *res1 = a->res1 + l * NC;
-        float *ln2 = a->ln2 + l * NC, *rstd2 = a->rstd2 + (size_t)l * N;
-        float *h1 = a->h1 + l * NF, *h3 = a->h3 + l * NF, *hg = a->hg + l * NF;
+        float *rstd2 = a->rstd2 + (size_t)l * N;
+        float *h1 = a->h1 + l * NF, *h3 = a->h3 + l * NF;
+        /* one layer's values backward recomputes, in gradient scratch that is free until then */
+        float *ln1 = m->d.dln, *ln2 = m->d.dln, *hg = m->d.dh1;
         float *mask2 = use_dropout ? a->mask2 + l * NC : NULL, *res2 = a->res2 + l * NC;
         float *proj = m->d.dproj; /* scratch for a sublayer's output before the residual add */
 
@@ -936,11 +938,14 @@ static void model_backward(Model *m, const float *dlosses, int training) {
 
     for (l = c->n_layers - 1; l >= 0; l--) {
         const float *x_in = l == 0 ? a->x0 : a->res2 + (size_t)(l - 1) * NC;
-        float *ln1 = a->ln1 + l * NC, *rstd1 = a->rstd1 + (size_t)l * N;
+        float *rstd1 = a->rstd1 + (size_t)l * N;
         float *q = a->q + l * NC, *k = a->k + l * NK, *v = a->v + l * NK;
         float *atty = a->atty + l * NC;
-        float *res1 = a->res1 + l * NC, *ln2 = a->ln2 + l * NC, *rstd2 = a->rstd2 + (size_t)l * N;
-        float *h1 = a->h1 + l * NF, *h3 = a->h3 + l * NF, *hg = a->hg + l * NF;
+        float *res1 = a->res1 + l * NC, *rstd2 = a->rstd2 + (size_t)l * N;
+        float *h1 = a->h1 + l * NF, *h3 = a->h3 + l * NF;
+        /* recomputed by the forward's own calls (the same floats; rstd is rewritten unchanged),
+         * each into a scratch buffer that is free while it is needed */
+        float *hg = d->dh1, *ln2 = d->datty, *ln1 = d->datty;
         const float *dsub; /* gradient of the sublayer output before dropout */
 
         /* feed-forward block: res2 = res1 + dropout(hg @ w2^T); d->dx holds dres2 */
@@ -951,11 +956,13 @@ static void model_backward(Model *m, const float *dlosses, int training) {
         } else {
             dsub = d->dx;
         }
+        swiglu_forward(hg, h1, h3, NF);
         memset(d->dhg, 0, NF * sizeof(float));
         matmul_backward(d->dhg, g->w2 + (size_t)l * C * F, dsub, hg, w->w2 + (size_t)l * C * F, N, F, C);
         memset(d->dh1, 0, NF * sizeof(float));
         memset(d->dh3, 0, NF * sizeof(float));
         swiglu_backward(d->dh1, d->dh3, d->dhg, h1, h3, NF);
+        rmsnorm_forward(ln2, rstd2, res1, w->ffn_norm + (size_t)l * C, N, C, c->norm_eps);
         memset(d->dln, 0, NC * sizeof(float));
         matmul_backward(d->dln, g->w1 + (size_t)l * F * C, d->dh1, ln2, w->w1 + (size_t)l * F * C, N, C, F);
         matmul_backward(d->dln, g->w3 + (size_t)l * F * C, d->dh3, ln2, w->w3 + (size_t)l * F * C, N, C, F);
@@ -980,6 +987,7 @@ static void model_backward(Model *m, const float *dlosses, int training) {
         memset(d->dk, 0, NK * sizeof(float));
         rope_backward(d->dq, d->dqr, m->pos, m->rope_cos, m->rope_sin, N, H, hd);
         rope_backward(d->dk, d->dkr, m->pos, m->rope_cos, m->rope_sin, N, KVH, hd);
+        rmsnorm_forward(ln1, rstd1, x_in, w->attn_norm + (size_t)l * C, N, C, c->norm_eps);
         memset(d->dln, 0, NC * sizeof(float));
         matmul_backward(d->dln, g->wq + (size_t)l * C * C, d->dq, ln1, w->wq + (size_t)l * C * C, N, C, C);
         matmul_backward(d->dln, g->wk + (size_t)l * KVC * C, d->dk, ln1, w->wk + (size_t)l * KVC * C, N, C, KVC);
