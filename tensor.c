@@ -1087,6 +1087,7 @@ void matmul_pack(float *packed, const float *weight, int C, int OC)
     }
 }
 
+#if !MM_AVX
 /* One row against 8 panels (128 outputs): the whole sum over c stays in
  * eight named 16-wide accumulators (registers), each step one x[c] times
  * eight panel rows. Every output is its own sequential sum from 0.0f. */
@@ -1118,6 +1119,40 @@ static void mm_row8(float *out, const float *x, const float *panels, int C)
     }
 }
 
+#endif
+
+#if MM_AVX
+/* mm_row8's arithmetic for 4 panels (64 outputs) with AVX intrinsics: 8 registers of sums,
+ * each step one x[c] broadcast, multiplied then added (no FMA) to 8 panel vectors. With
+ * 8-float vectors mm_row8's 128 sums do not fit the 16 registers and live on the stack. */
+#define MM_ROW_STEP(i) do { \
+        acc##i##l = _mm256_add_ps(acc##i##l, _mm256_mul_ps(xc, _mm256_loadu_ps(p##i + at))); \
+        acc##i##h = _mm256_add_ps(acc##i##h, _mm256_mul_ps(xc, _mm256_loadu_ps(p##i + at + 8))); \
+    } while (0)
+static void mm_row4_avx(float *out, const float *x, const float *panels, int C)
+{
+    size_t ps = (size_t)C * MM_OB;
+    const float *p0 = panels, *p1 = p0 + ps, *p2 = p1 + ps, *p3 = p2 + ps;
+    __m256 acc0l = _mm256_setzero_ps(), acc0h = acc0l, acc1l = acc0l, acc1h = acc0l;
+    __m256 acc2l = acc0l, acc2h = acc0l, acc3l = acc0l, acc3h = acc0l;
+    int c;
+    for (c = 0; c < C; c++) {
+        size_t at = (size_t)c * MM_OB;
+        __m256 xc = _mm256_broadcast_ss(x + c);
+        MM_ROW_STEP(0); MM_ROW_STEP(1); MM_ROW_STEP(2); MM_ROW_STEP(3);
+    }
+    _mm256_storeu_ps(out, acc0l); _mm256_storeu_ps(out + 8, acc0h);
+    _mm256_storeu_ps(out + 16, acc1l); _mm256_storeu_ps(out + 24, acc1h);
+    _mm256_storeu_ps(out + 32, acc2l); _mm256_storeu_ps(out + 40, acc2h);
+    _mm256_storeu_ps(out + 48, acc3l); _mm256_storeu_ps(out + 56, acc3h);
+}
+#define MM_ROW_PANELS 4
+#define mm_row_fast mm_row4_avx
+#else
+#define MM_ROW_PANELS 8
+#define mm_row_fast mm_row8
+#endif
+
 /* out (N,OC) = inp (N,C) @ W^T from matmul_pack's copy of W. One row: eight
  * panels at a time in registers, the rest (and a partial last panel) one
  * panel at a time through a padded row; several rows: the engine's tiles. */
@@ -1126,8 +1161,8 @@ void matmul_forward_packed(float *out, const float *inp, const float *packed, in
     MatView a, b;
     if (N == 1) {
         int np = (OC + MM_OB - 1) / MM_OB, p = 0, j;
-        for (; p + 8 <= np && (p + 8) * MM_OB <= OC; p += 8)
-            mm_row8(out + (size_t)p * MM_OB, inp, packed + (size_t)p * C * MM_OB, C);
+        for (; p + MM_ROW_PANELS <= np && (p + MM_ROW_PANELS) * MM_OB <= OC; p += MM_ROW_PANELS)
+            mm_row_fast(out + (size_t)p * MM_OB, inp, packed + (size_t)p * C * MM_OB, C);
         for (; p < np; p++) {
             float row[MM_OB];
             int cols = OC - p * MM_OB < MM_OB ? OC - p * MM_OB : MM_OB;
