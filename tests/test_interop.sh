@@ -1,5 +1,5 @@
 #!/bin/sh
-# srlm's exports in the real consumers (README "Interoperability"):
+# srlm's exports in the real consumers (tests/README.md "Interoperability"):
 #  - tests/interop_tokenizers.mjs: tokenizer.json in Hugging Face's Rust
 #    tokenizers and tokenizers.js, the chat template in @huggingface/jinja;
 #  - tests/interop_llama.mjs: the GGUF in llama.cpp through node-llama-cpp
