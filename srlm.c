@@ -1007,7 +1007,7 @@ static void model_alloc_grads(Model *m) {
 /* ==========================================================================
  * 3. Checkpoints
  *
- * File layout, version 1, all little-endian (README "Checkpoint format"):
+ * File layout, version 1, all little-endian (README "Checkpoint"):
  *   magic "SRLMCKPT" (8 bytes), u32 version = 1,
  *   u32 dim, n_layers, n_heads, n_kv_heads, hidden_dim, vocab_size, max_seq_len, tied,
  *   f32 rope_theta, f32 norm_eps,
@@ -2937,7 +2937,7 @@ typedef struct {
 /* Is a (chosen, rejected) pair of mean self-judged scores confident enough to
  * train on? With the defaults (0, 0) every untied pair is, as in the paper. A
  * small model's judge is right about its own near-identical candidates barely
- * more often than not (README, "Where the loop fails at this scale"); a wide
+ * more often than not (tiny_models/PROBES.md, probes 1 and 7); a wide
  * gap with a high chosen score is where its judgments are most often right. */
 static int aift_pair_confident(float chosen, float rejected, const AiftConfig *cfg) {
     return chosen - rejected >= cfg->min_margin && chosen >= cfg->min_chosen;
@@ -6401,7 +6401,7 @@ static const char *chat_template =
 
 /* For transformers. Hugging Face's convention is that a special token's
  * spelling in text is that special token (the chat template relies on it);
- * srlm encodes such text as plain bytes (README, Interoperability). Decoding
+ * srlm encodes such text as plain bytes (tests/README.md, Interoperability). Decoding
  * must give the bytes back unchanged, hence no clean-up of spaces. Pad is
  * <|eos|>; generation ends at <|eos|> or <|eot|>. */
 static void hf_tokenizer_config_build(Buf *b, const Config *c) {

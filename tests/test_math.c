@@ -6,7 +6,7 @@
  * float ulp). libm is used here only as a yardstick, never in the project's
  * numeric code. Errors are in ulps of the exact result's binade:
  * |y - ref| / ulp(ref). The asserted bounds are the ones documented beside
- * each function in tensor.c and in the README table.
+ * each function in tensor.c and in tests/README.md's table.
  *
  * The last test hashes ~8 million outputs of all eight functions and
  * compares with a fixed digest: any build (compiler, -O level, -march=native,
@@ -17,7 +17,7 @@
 
 #include <math.h>
 
-/* documented error bounds, in ulp (tensor.c, README "Bit reproducibility") */
+/* documented error bounds, in ulp (tensor.c, tests/README.md "The math functions, measured") */
 #define BOUND_EXPF 0.51
 #define BOUND_LOGF 0.51
 #define BOUND_SIGMOIDF 0.51
