@@ -3453,8 +3453,10 @@ static char **grader_argv(const char *grader, const char *in_path, const char *o
     return argv;
 }
 
-/* Run the grader: GRADER IN OUT; read back n grades. Dies on any mismatch. */
-static void grade_with(const char *grader, const char *in_path, const char *out_path, int n, double *grades, int *correct) {
+/* Run the grader: GRADER IN OUT; check that it wrote n numeric grades (the
+ * readers of OUT take correctness from each record with grade_record_correct).
+ * Dies on any mismatch. */
+static void grade_with(const char *grader, const char *in_path, const char *out_path, int n, double *grades) {
     char **argv = grader_argv(grader, in_path, out_path);
     Jsonl j;
     int i, rc = platform_spawn_wait(argv);
@@ -3468,12 +3470,6 @@ static void grade_with(const char *grader, const char *in_path, const char *out_
         JsonSpan v;
         if (!json_get(j.line[i], j.line[i] + j.len[i], "grade", &v) || !json_number(v, &grades[i]))
             die("%s: record %d has no numeric \"grade\"", out_path, i + 1);
-        correct[i] = 0;
-        if (json_get(j.line[i], j.line[i] + j.len[i], "criteria", &v)) {
-            char *c = json_string(v, NULL);
-            if (c && strstr(c, "correct")) correct[i] = 1;
-            free(c);
-        }
     }
     jsonl_free(&j);
 }
@@ -3862,6 +3858,45 @@ static void run_fingerprint(const RunConfig *rc, Buf *b) {
     }
 }
 
+/* run.cfg is the settings text, then one evaluation-only line naming the
+ * models the best-of stage evaluates ("bestof-models m1"), as the last
+ * report shows them. The settings must match to resume; the last line may
+ * change (make run BESTOF=all adds models to a finished run, and nothing the
+ * loop trains depends on it): run.cfg is then rewritten, so it always names
+ * what report.md and eval.jsonl hold. A run.cfg from before this line
+ * resumes the same way. */
+static int run_cfg_check(const RunConfig *rc, const char *cfg_path, const Buf *settings) {
+    static const char key[] = "bestof-models ";
+    Buf want = {0, 0, 0};
+    uint8_t *old = NULL;
+    size_t n = 0, body;
+    int rc_write = 0;
+    buf_put(&want, settings->p, settings->n);
+    buf_printf(&want, "%s%s\n", key, rc->bestof_n > 0 ? rc->bestof_models : "none");
+    if (!path_exists(cfg_path)) {
+        rc_write = write_file_atomic(cfg_path, want.p, want.n);
+        free(want.p);
+        return rc_write;
+    }
+    if (read_file(cfg_path, &old, &n) != 0) { free(want.p); return 1; }
+    body = n;  /* the settings part: everything before a last "bestof-models" line */
+    if (n > 0 && old[n - 1] == '\n') {
+        size_t start = n - 1;
+        while (start > 0 && old[start - 1] != '\n') start--;
+        if (n - start > sizeof key - 1 && memcmp(old + start, key, sizeof key - 1) == 0) body = start;
+    }
+    if (body != settings->n || memcmp(old, settings->p, body) != 0)
+        die("%s: this run directory was made with other settings or inputs; use a new --dir (or delete it)", cfg_path);
+    fprintf(stderr, "[run] resuming in %s\n", rc->dir);
+    if (n != want.n || memcmp(old, want.p, n) != 0) {
+        fprintf(stderr, "[run] best-of models now %s (evaluation only): run.cfg updated\n",
+                rc->bestof_n > 0 ? rc->bestof_models : "none");
+        rc_write = write_file_atomic(cfg_path, want.p, want.n);
+    }
+    free(old); free(want.p);
+    return rc_write;
+}
+
 /* SFT stage: out = SFT(init) on the given example files. */
 static void stage_sft(const RunConfig *rc, const Tokenizer *tok, const char *init, const char *data, const char *out,
                       uint64_t seed, const char *label) {
@@ -4007,12 +4042,11 @@ static void stage_answers(const RunConfig *rc, const Tokenizer *tok, const char 
     if (!run_verified(rc, grade_path, "eval")) {
         Jsonl j;
         double *g;
-        int *c;
         jsonl_load(&j, ans_path);
-        g = xcalloc((size_t)j.count, sizeof(double)); c = xcalloc((size_t)j.count, sizeof(int));
-        grade_with(rc->grader, ans_path, grade_path, j.count, g, c);
+        g = xcalloc((size_t)j.count + 1, sizeof(double));
+        grade_with(rc->grader, ans_path, grade_path, j.count, g);
         run_record(rc, grade_path);
-        free(g); free(c);
+        free(g);
         jsonl_free(&j);
     }
     free(ans_path); free(grade_path);
@@ -4080,13 +4114,12 @@ static void stage_bestof(const RunConfig *rc, const Tokenizer *tok, const JudgeT
     if (!run_verified(rc, g_path, "eval")) {
         Jsonl j;
         double *g;
-        int *c;
         jsonl_load(&j, s_path);
-        g = xcalloc((size_t)j.count + 1, sizeof(double)); c = xcalloc((size_t)j.count + 1, sizeof(int));
-        if (j.count > 0) grade_with(rc->grader, s_path, g_path, j.count, g, c);
+        g = xcalloc((size_t)j.count + 1, sizeof(double));
+        if (j.count > 0) grade_with(rc->grader, s_path, g_path, j.count, g);
         else if (write_file_atomic(g_path, (const uint8_t *)"", 0) != 0) exit(1);
         run_record(rc, g_path);
-        free(g); free(c);
+        free(g);
         jsonl_free(&j);
     }
     free(s_path); free(g_path);
@@ -4106,7 +4139,6 @@ static void stage_pair_audit(const RunConfig *rc, const char *pairs_path, int it
         Buf b = {0, 0, 0};
         int i;
         double *g;
-        int *c;
         fprintf(stderr, "[eval] the grader audits the AIFT(M%d) pairs\n", iter);
         jsonl_load(&j, pairs_path);
         for (i = 0; i < j.count; i++) {
@@ -4116,11 +4148,11 @@ static void stage_pair_audit(const RunConfig *rc, const char *pairs_path, int it
             free(pr); free(ch); free(rj);
         }
         if (write_file_atomic(in_path, b.p ? b.p : (uint8_t *)"", b.n) != 0) exit(1);
-        g = xcalloc((size_t)(2 * j.count + 1), sizeof(double)); c = xcalloc((size_t)(2 * j.count + 1), sizeof(int));
-        if (j.count > 0) grade_with(rc->grader, in_path, out_path, 2 * j.count, g, c);
+        g = xcalloc((size_t)(2 * j.count + 1), sizeof(double));
+        if (j.count > 0) grade_with(rc->grader, in_path, out_path, 2 * j.count, g);
         else if (write_file_atomic(out_path, (const uint8_t *)"", 0) != 0) exit(1);
         run_record(rc, out_path);
-        free(g); free(c); free(b.p);
+        free(g); free(b.p);
         jsonl_free(&j);
     }
     free(in_path); free(out_path);
@@ -4768,15 +4800,7 @@ static void run_open_dir(RunConfig *rc) {
     if ((n = run_clean_tmp(rc->dir)) > 0) fprintf(stderr, "[run] removed %d temp file(s) an interrupted run left in %s\n", n, rc->dir);
     run_fingerprint(rc, &fp);
     cfg_path = run_path(rc, "run.cfg");
-    if (path_exists(cfg_path)) {
-        uint8_t *old;
-        size_t len;
-        if (read_file(cfg_path, &old, &len) != 0) exit(1);
-        if (len != fp.n || memcmp(old, fp.p, len) != 0)
-            die("%s: this run directory was made with other settings or inputs; use a new --dir (or delete it)", cfg_path);
-        free(old);
-        fprintf(stderr, "[run] resuming in %s\n", rc->dir);
-    } else if (write_file_atomic(cfg_path, fp.p, fp.n) != 0) exit(1);
+    if (run_cfg_check(rc, cfg_path, &fp) != 0) exit(1);
     free(cfg_path); free(fp.p);
 }
 

@@ -81,11 +81,15 @@ static void test_grader_without_shell(void) {
     char *in = joined(dir, "answers; touch PWNED.jsonl"), *out = joined(dir, "grades $(touch PWNED).jsonl");
     double g[2] = {-1, -1};
     int c[2] = {-1, -1};
+    Jsonl j;
     make_dirs(dir);
     CHECK(platform_is_dir(dir), "make_dirs(%s)", dir);
     CHECK(write_file_atomic(in, rec, strlen(rec)) == 0, "write %s", in);
     remove("PWNED");
-    grade_with(grader, in, out, 2, g, c);
+    grade_with(grader, in, out, 2, g);
+    jsonl_load(&j, out);
+    if (j.count == 2) { c[0] = grade_record_correct(j.line[0], j.len[0]); c[1] = grade_record_correct(j.line[1], j.len[1]); }
+    jsonl_free(&j);
     CHECK(g[0] >= 4 && c[0] == 1, "the correct answer: grade %g, correct %d", g[0], c[0]);
     CHECK(g[1] < 5 && c[1] == 0, "the wrong answer: grade %g, correct %d", g[1], c[1]);
     CHECK(!path_exists("PWNED"), "a command in a path ran: PWNED exists");

@@ -7,7 +7,8 @@
 #    same bytes in every output file as the uninterrupted run;
 #  - the report and charts exist;
 #  - eval.jsonl recomputed outside srlm (awk) gives the report's correctness and
-#    best-of numbers, and a planted wrong grade moves them by exactly that.
+#    best-of numbers, and a planted wrong grade moves them by exactly that;
+#  - run.cfg names the best-of models, and more of them can be added to a finished run.
 set -u
 pass=0; fail=0
 ok() { pass=$((pass + 1)); echo "ok   $1"; }
@@ -210,6 +211,22 @@ if [ -n "$kept" ] && [ "$kept" -gt 0 ] && [ "$cand" = "$((kept * 3))" ] && grep 
 else
     bad "candidates_option_used: kept $kept, candidates $cand"
 fi
+
+# run.cfg names the best-of models last (evaluation only): a finished run given more models
+# resumes, evaluates them, rewrites that line and keeps every other byte; a run.cfg from before the
+# line resumes too and gains it; other settings are still refused
+rm -rf $base/e; cp -r $base/a $base/e
+if [ "$(tail -n 1 $base/a/run.cfg)" = "bestof-models m1" ] && (run $base/e --bestof-models m1,m3) > /dev/null 2> $base/e.err \
+   && [ "$(tail -n 1 $base/e/run.cfg)" = "bestof-models m1,m3" ] && grep -q 'run.cfg updated' $base/e.err \
+   && [ -s $base/e/bestof_m3.jsonl ] && grep -q '"bestof_models": \["m1", "m3"\]' $base/e/eval.jsonl \
+   && cmp -s $base/a/m3.ckpt $base/e/m3.ckpt && [ "$(sed '$d' $base/a/run.cfg)" = "$(sed '$d' $base/e/run.cfg)" ]; then
+    ok run_cfg_records_bestof_models
+else bad "run_cfg_records_bestof_models: $(tail -n 1 $base/e/run.cfg); $(tail -2 $base/e.err)"; fi
+sed '$d' $base/a/run.cfg > $base/e/run.cfg
+if (run $base/e) > /dev/null 2> $base/e2.err && [ "$(tail -n 1 $base/e/run.cfg)" = "bestof-models m1" ] \
+   && ! (run $base/e --beta 0.2) > /dev/null 2> $base/e3.err && grep -q 'other settings' $base/e3.err; then
+    ok run_cfg_older_resumes_other_refused
+else bad "run_cfg_older_resumes_other_refused: $(tail -2 $base/e2.err) $(tail -1 $base/e3.err)"; fi
 
 # srlm answer: greedy by default; --temperature samples, one stream per prompt from --seed
 ans() { ./srlm answer --model $base/a/m1.ckpt --tokenizer tiny_models/tokenizer.tok --input $base/data/test_prompts.jsonl "$@" 2>/dev/null; }
