@@ -85,7 +85,7 @@ fuzz: $(BUILD)/fuzz/readers
 
 # the unit tests and the CLI tests under ASan + UBSan + LeakSanitizer (tests/sanitize.sh;
 # SAN_CC=clang or gcc); .ci/run runs it after make test
-test-sanitize:
+test-sanitize: all
 	@sh tests/sanitize.sh
 
 # --- benchmarks (figures, not pass/fail) ---

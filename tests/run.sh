@@ -1,6 +1,6 @@
 #!/bin/sh
 # Runs every test binary and shell test given on the command line (plus
-# tests/test_*.sh), sums their "#summary P F" lines and ends with the one
+# tests/test_*.sh, or the list in SRLM_SHELL_TESTS when it is set), sums their "#summary P F" lines and ends with the one
 # line "N passed, M failed". A test that crashes, times out or prints no
 # summary counts as one failure. Exit status is non-zero on any failure.
 passed=0
@@ -32,7 +32,7 @@ run_one() {
 for t in "$@"; do
     run_one "$t" "./$t"
 done
-for s in tests/test_*.sh; do
+for s in ${SRLM_SHELL_TESTS-tests/test_*.sh}; do
     [ -f "$s" ] && run_one "$s" sh "$s"
 done
 rm -f "$out"
