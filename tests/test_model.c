@@ -483,6 +483,73 @@ static void test_checkpoint_refusals(void) {
     model_free(&m);
 }
 
+/* ckpt_load's one-pass streaming reader (ckpt_load_stream) loads exactly
+ * what the careful parser loads, with the same file digest, across several
+ * of its 1 MB chunks; and it refuses (returns -1, keeping nothing) every
+ * damaged file the careful parser refuses, so ckpt_load falls back to it
+ * and the fault is named there. */
+static int write_bytes(const char *path, const uint8_t *p, size_t n) {
+    FILE *f = fopen(path, "wb");
+    int ok = f && fwrite(p, 1, n, f) == n;
+    if (f && fclose(f) != 0) ok = 0;
+    return ok ? 0 : -1;
+}
+
+static void test_checkpoint_stream_load(void) {
+    Model m, l, r;
+    Buf b = {0, 0, 0};
+    char tmpl[] = "/tmp/srlm_ckpt_XXXXXX", path[96], *meta;
+    uint8_t dg[32], whole[32], *x;
+    Config c = small_config(2, 0);
+    size_t i, cuts[] = {0, 7, 30, 57, 4200, 0, 0, 0};
+    c.dim = 64; c.n_heads = 4; c.hidden_dim = 160; c.vocab_size = 3000; /* 400K params: two chunks */
+    make_model(&m, c, 3, 1.0f);
+    meta = xmalloc(5000);                   /* longer than the reader's 4 KB metadata buffer */
+    memset(meta, 'm', 4999); meta[4999] = 0;
+    ckpt_serialize(&b, &m, meta);
+    CHECK(mkdtemp(tmpl) != NULL, "mkdtemp");
+    snprintf(path, sizeof path, "%s/m.ckpt", tmpl);
+    CHECK(write_bytes(path, b.p, b.n) == 0, "write %s", path);
+    CHECK(ckpt_load_stream(&l, path, dg) == 0, "a sound checkpoint was refused by the streaming reader");
+    CHECK(ckpt_parse(&r, b.p, b.n, NULL) == NULL, "careful parser refused it");
+    sha256(b.p, b.n, whole);
+    CHECK(l.n_params == r.n_params && memcmp(l.params, r.params, r.n_params * sizeof(float)) == 0,
+          "streamed parameters differ from the careful parser's");
+    CHECK(memcmp(dg, whole, 32) == 0, "streamed file digest differs from sha256 of the file");
+    CHECK(memcmp(l.rope_cos, r.rope_cos, (size_t)c.max_seq_len * (size_t)(cfg_head_dim(&c) / 2) * sizeof(float)) == 0,
+          "rope tables differ");
+    model_free(&l); model_free(&r);
+    /* every kind of damage: refused here, refused by the careful parser too */
+    x = xmalloc(b.n + 1);
+    cuts[5] = b.n / 2; cuts[6] = b.n - 32; cuts[7] = b.n - 1;
+    for (i = 0; i < sizeof cuts / sizeof cuts[0] + 6; i++) {
+        size_t n = b.n;
+        memcpy(x, b.p, b.n);
+        if (i < sizeof cuts / sizeof cuts[0]) n = cuts[i];
+        else switch (i - sizeof cuts / sizeof cuts[0]) {
+            case 0: x[0] = 'X'; break;                               /* magic */
+            case 1: le_put_u32(x + 8, 2); break;                     /* version */
+            case 2: x[b.n - 40] ^= 0x01; break;                      /* a parameter bit */
+            case 3: x[b.n - 1] ^= 0x80; break;                       /* the checksum */
+            case 4: x[b.n] = 0; n = b.n + 1; break;                  /* a trailing byte */
+            case 5: le_put_u32(x + CKPT_HEADER_BYTES, 4998); break;  /* metadata length off by one */
+        }
+        CHECK(write_bytes(path, x, n) == 0, "write");
+        CHECK(ckpt_load_stream(&l, path, dg) == -1, "damage %lu accepted by the streaming reader", (unsigned long)i);
+        CHECK(ckpt_parse(&r, x, n, NULL) != NULL, "damage %lu accepted by the careful parser", (unsigned long)i);
+    }
+    /* a NaN with a valid checksum */
+    m.params[m.n_params - 5] = f32_from_bits(0x7fc00000u);
+    free(b.p); b.p = NULL; b.n = b.cap = 0;
+    ckpt_serialize(&b, &m, "meta");
+    CHECK(write_bytes(path, b.p, b.n) == 0, "write");
+    CHECK(ckpt_load_stream(&l, path, dg) == -1, "a NaN parameter accepted by the streaming reader");
+    CHECK(ckpt_load_stream(&l, tmpl, dg) == -1, "a directory accepted by the streaming reader");
+    remove(path); rmdir(tmpl);
+    free(x); free(b.p); free(meta);
+    model_free(&m);
+}
+
 static void test_lr_schedule(void) {
     TrainConfig t = train_config_default();
     t.steps = 100; t.warmup = 10; t.lr = 1.0f; t.lr_min = 0.1f;
@@ -511,6 +578,7 @@ int main(void) {
     RUN(test_top_p_selection_equals_sort);
     RUN(test_training_deterministic);
     RUN(test_checkpoint_refusals);
+    RUN(test_checkpoint_stream_load);
     RUN(test_lr_schedule);
     return check_summary();
 }
