@@ -1574,30 +1574,71 @@ static void decoder_step(const Model *m, Decoder *d, const int *tok, const int *
  * probability descending (index ascending on ties) whose mass reaches top_p
  * is kept; with top_p >= 1 all tokens are kept in index order. One uniform
  * draw u per token: the first kept token whose running mass exceeds u times
- * the kept mass is chosen. probs and idx are scratch of V entries. */
-#define TOPP_PICKS 8
+ * the kept mass is chosen. probs and idx are scratch of V entries, keys of
+ * 2V. */
 
-/* Does token a come before token b in argsort_desc's order? (non-NaN before
- * NaN, larger value first, then smaller index; -0 and +0 are equal) */
-static int desc_before(const float *val, int a, int b) {
-    float x = val[a], y = val[b];
-    int xn = x != x, yn = y != y;
-    if (xn != yn) return yn;
-    if (!xn && x != y) return x > y;
-    return a < b;
+/* The kept prefix, the plain way: sort every token (argsort_desc's total
+ * order: non-NaN before NaN, larger first, then smaller index), then add up
+ * the sorted probabilities in order until their float sum reaches top_p.
+ * Returns the number kept; idx[0..kept) are the tokens in that order. */
+static int top_p_prefix_sorted(const float *probs, int V, float top_p, int *idx) {
+    int kept;
+    float cum = 0.0f;
+    argsort_desc(idx, probs, V);
+    for (kept = 0; kept < V; ) { cum += probs[idx[kept++]]; if (cum >= top_p) break; }
+    return kept;
 }
 
-/* The first token after prev (-1: the first token) in argsort_desc's order. */
-static int next_in_desc_order(const float *val, int V, int prev) {
-    int i, best = -1;
+/* The same prefix, fast (a fifth of judging time went to the sort above).
+ * The tokens whose probability has float exponent >= e are a prefix of that
+ * order (ties share an exponent, so they are all in or all out). One pass
+ * adds each exponent's mass (in double, for the decision only); e is the
+ * highest exponent whose tokens' mass passes top_p with room for the float
+ * sum's rounding. Only those tokens are sorted: with the probability's bits
+ * inverted above the token index as a 64-bit key, ascending keys are
+ * descending probabilities, ties by index, and the keys are gathered in index
+ * order, so a stable radix sort on the upper 32 bits is the whole sort. The
+ * in-order float sum then decides as above; if the candidates fall short
+ * (they cannot, but the sum is checked, not assumed) or a probability is
+ * NaN or negative, the plain way answers. The result is the same either way:
+ * tests compare them. keys: 2V entries. */
+static int top_p_prefix(const float *probs, int V, float top_p, int *idx, uint64_t *keys) {
+    double mass[256] = {0.0}, above = 0.0;
+    uint64_t *a = keys, *b = keys + V, *t;
+    int i, e, n = 0, kept, shift;
+    float cum = 0.0f;
     for (i = 0; i < V; i++) {
-        if (prev >= 0 && !desc_before(val, prev, i)) continue;
-        if (best < 0 || desc_before(val, i, best)) best = i;
+        uint32_t u = f32_bits(probs[i]);
+        if (u >= 0x7f800000u) return top_p_prefix_sorted(probs, V, top_p, idx); /* NaN, inf or negative */
+        mass[u >> 23] += (double)probs[i];
     }
-    return best;
+    for (e = 254; e > 0; e--) {
+        above += mass[e];
+        if (above >= (double)top_p + 1e-3) break;
+    }
+    for (i = 0; i < V; i++) {
+        uint32_t u = f32_bits(probs[i]);
+        if ((int)(u >> 23) >= e) a[n++] = (uint64_t)(0xffffffffu - u) << 32 | (uint32_t)i;
+    }
+    for (shift = 32; shift < 64; shift += 8) {   /* least significant byte of the key first */
+        int count[256] = {0}, pos = 0, d;
+        for (i = 0; i < n; i++) count[(a[i] >> shift) & 255]++;
+        if (count[(a[0] >> shift) & 255] == n) continue;   /* one digit for all: nothing to move */
+        for (d = 0; d < 256; d++) { int c = count[d]; count[d] = pos; pos += c; }
+        for (i = 0; i < n; i++) b[count[(a[i] >> shift) & 255]++] = a[i];
+        t = a; a = b; b = t;
+    }
+    for (kept = 0; kept < n; ) {
+        idx[kept] = (int)(a[kept] & 0xffffffffu);
+        cum += probs[idx[kept++]];
+        if (cum >= top_p) return kept;
+    }
+    if (n == V) return kept;
+    return top_p_prefix_sorted(probs, V, top_p, idx);
 }
 
-static int sample_token(const float *logits, int V, float temperature, float top_p, Rng *r, float *probs, int *idx) {
+static int sample_token(const float *logits, int V, float temperature, float top_p, Rng *r, float *probs, int *idx,
+                        uint64_t *keys) {
     int i, best = 0, kept;
     float maxv, sum = 0.0f, cum = 0.0f, target, acc = 0.0f;
     for (i = 1; i < V; i++) if (logits[i] > logits[best]) best = i;
@@ -1606,18 +1647,8 @@ static int sample_token(const float *logits, int V, float temperature, float top
     for (i = 0; i < V; i++) { probs[i] = ts_expf((logits[i] - maxv) / temperature); sum += probs[i]; }
     for (i = 0; i < V; i++) probs[i] /= sum;
     if (top_p < 1.0f) {
-        /* The kept prefix of argsort_desc's order, found by selection: each
-         * pick is the next token in that total order. The model is usually
-         * sure of its next token, so a few picks reach top_p, where sorting
-         * all V tokens for every sampled token cost a fifth of judging time.
-         * After TOPP_PICKS picks the rest is sorted once (the sort's first
-         * entries are the same picks), so the result never changes. */
-        for (kept = 0; kept < V; ) {
-            if (kept < TOPP_PICKS) idx[kept] = next_in_desc_order(probs, V, kept ? idx[kept - 1] : -1);
-            else if (kept == TOPP_PICKS) argsort_desc(idx, probs, V);
-            cum += probs[idx[kept++]];
-            if (cum >= top_p) break;
-        }
+        kept = top_p_prefix(probs, V, top_p, idx, keys);
+        for (i = 0; i < kept; i++) cum += probs[idx[i]];
     } else {
         for (i = 0; i < V; i++) { idx[i] = i; cum += probs[i]; }
         kept = V;
@@ -1658,16 +1689,16 @@ static int is_stop(const GenConfig *g, int tok) {
  * their own streams. */
 static void step_and_sample(const Model *m, Decoder *d, const int *rtok, const int *rpos, const int *rslot, int R,
                             const int *last, const int *leader, int nb, const GenConfig *g, Rng *rng, int *next,
-                            float *probs, int *idx) {
+                            float *probs, int *idx, uint64_t *keys) {
     int V = m->cfg.vocab_size, r, k;
     decoder_step(m, d, rtok, rpos, rslot, R);
     for (r = 0; r < R; r++) {
         int j = rslot[r];
         const float *lg = d->logits + (size_t)r * V;
         if (rpos[r] != last[j]) continue;
-        next[j] = sample_token(lg, V, g->temperature, g->top_p, &rng[j], probs, idx);
+        next[j] = sample_token(lg, V, g->temperature, g->top_p, &rng[j], probs, idx, keys);
         if (leader) for (k = j + 1; k < nb && leader[k] == j; k++)
-            next[k] = sample_token(lg, V, g->temperature, g->top_p, &rng[k], probs, idx);
+            next[k] = sample_token(lg, V, g->temperature, g->top_p, &rng[k], probs, idx, keys);
     }
 }
 
@@ -1698,6 +1729,7 @@ static void generate(const Model *m, Decoder *d, int n, int *const *prompts, con
     int V = m->cfg.vocab_size, T = m->cfg.max_seq_len, first, i, p, R, phase;
     float *probs = xmalloc((size_t)V * sizeof(float));
     int *idx = xmalloc((size_t)V * sizeof(int));
+    uint64_t *keys = xmalloc(2 * (size_t)V * sizeof(uint64_t));
     int *rtok = xmalloc((size_t)d->max_rows * sizeof(int)), *rpos = xmalloc((size_t)d->max_rows * sizeof(int));
     int *rslot = xmalloc((size_t)d->max_rows * sizeof(int));
     int *last = xmalloc((size_t)d->slots * sizeof(int)), *next = xmalloc((size_t)d->slots * sizeof(int));
@@ -1737,12 +1769,12 @@ static void generate(const Model *m, Decoder *d, int n, int *const *prompts, con
                 for (p = shared[i]; p < prompt_len[first + i]; p++) {
                     rtok[R] = prompts[first + i][p]; rpos[R] = p; rslot[R] = i; R++;
                     if (R == d->max_rows) {
-                        step_and_sample(m, d, rtok, rpos, rslot, R, last, leader, nb, g, rng, next, probs, idx);
+                        step_and_sample(m, d, rtok, rpos, rslot, R, last, leader, nb, g, rng, next, probs, idx, keys);
                         R = 0;
                     }
                 }
             }
-            if (R) step_and_sample(m, d, rtok, rpos, rslot, R, last, leader, nb, g, rng, next, probs, idx);
+            if (R) step_and_sample(m, d, rtok, rpos, rslot, R, last, leader, nb, g, rng, next, probs, idx, keys);
             R = 0;
             if (phase == 0)
                 for (i = 1; i < nb; i++) if (shared[i] > 0) decoder_copy_prefix(m, d, 0, i, shared[i]);
@@ -1763,10 +1795,10 @@ static void generate(const Model *m, Decoder *d, int n, int *const *prompts, con
                 rtok[R] = next[i]; rpos[R] = last[i]; rslot[R] = i; R++;
             }
             if (R == 0) break;
-            step_and_sample(m, d, rtok, rpos, rslot, R, last, NULL, nb, g, rng, next, probs, idx);
+            step_and_sample(m, d, rtok, rpos, rslot, R, last, NULL, nb, g, rng, next, probs, idx, keys);
         }
     }
-    free(probs); free(idx); free(rtok); free(rpos); free(rslot); free(last); free(next); free(done); free(leader); free(shared); free(rng);
+    free(probs); free(idx); free(keys); free(rtok); free(rpos); free(rslot); free(last); free(next); free(done); free(leader); free(shared); free(rng);
 }
 
 /* generate() for prompts of which some may not fit the context: those get
@@ -5966,6 +5998,7 @@ static void vectors_sampling(Pack *k, const Model *m, const int *prompt, int ple
     float *lg = xmalloc((size_t)steps * V * sizeof(float)), *draws = xmalloc((size_t)steps * sizeof(float));
     float *probs = xmalloc((size_t)V * sizeof(float));
     int *idx = xmalloc((size_t)V * sizeof(int)), *toks = xmalloc((size_t)steps * sizeof(int));
+    uint64_t *keys = xmalloc(2 * (size_t)V * sizeof(uint64_t));
     int *rpos = xmalloc((size_t)plen * sizeof(int)), *rslot = xcalloc((size_t)plen, sizeof(int));
     int *out, olen;
     const float *cur;
@@ -5982,7 +6015,7 @@ static void vectors_sampling(Pack *k, const Model *m, const int *prompt, int ple
         memcpy(lg + (size_t)s * V, cur, (size_t)V * sizeof(float));
         if (temperature > 0.0f) { Rng peek = r; draws[s] = rng_uniform(&peek); }
         else draws[s] = -1.0f;
-        toks[s] = sample_token(cur, V, temperature, top_p, &r, probs, idx);
+        toks[s] = sample_token(cur, V, temperature, top_p, &r, probs, idx, keys);
         if (s + 1 < steps) {
             pos = plen + s;
             decoder_step(m, &d, &toks[s], &pos, &slot0, 1);
@@ -6005,7 +6038,7 @@ static void vectors_sampling(Pack *k, const Model *m, const int *prompt, int ple
     snprintf(name, sizeof name, "sample.%d.logits", which); pack_f32(k, name, lg, 2, steps, V, 0);
     snprintf(name, sizeof name, "sample.%d.draws", which); pack_f32(k, name, draws, 1, steps, 0, 0);
     snprintf(name, sizeof name, "sample.%d.tokens", which); pack_i32(k, name, toks, 1, steps, 0);
-    free(lg); free(draws); free(probs); free(idx); free(toks); free(rpos); free(rslot); free(out);
+    free(lg); free(draws); free(probs); free(idx); free(keys); free(toks); free(rpos); free(rslot); free(out);
 }
 
 /* One DPO pair, batch of 1, exactly the arithmetic of dpo_train: the

@@ -330,7 +330,7 @@ static void test_shared_opening_equals_alone(void) {
     uint64_t seeds[7] = {11, 12, 13, 14, 15, 16, 17};
     c.max_seq_len = 48; c.vocab_size = 30;
     make_model(&m, c, 21, 3.0f);
-    /* hot sampling over 30 tokens: top-p often needs more than TOPP_PICKS tokens */
+    /* hot sampling over 30 tokens: top-p keeps most of them */
     g.max_new = 30; g.temperature = 4.0f; g.top_p = 0.97f; g.stops = NULL; g.n_stops = 0;
     decoder_init(&d, &m.cfg, 4, 5); /* 4 slots, 5 rows: a second batch and many prefill flushes */
     decoder_init(&d1, &m.cfg, 1, 64);
@@ -345,8 +345,10 @@ static void test_shared_opening_equals_alone(void) {
     model_free(&m);
 }
 
-/* sample_token finds the top-p set by selection; it must draw exactly what
- * the full sort does (the code it replaced, kept here as the reference). */
+/* sample_token finds the top-p set by sorting only the tokens of the top
+ * exponents (top_p_prefix); it must draw exactly what sorting every token
+ * did (the code it replaced, kept here as the reference), and find the same
+ * prefix as top_p_prefix_sorted on every kind of distribution. */
 static int sample_token_sorted(const float *logits, int V, float temperature, float top_p, Rng *r, float *probs, int *idx) {
     int i, best = 0, kept;
     float maxv, sum = 0.0f, cum = 0.0f, target, acc = 0.0f;
@@ -367,40 +369,60 @@ static int sample_token_sorted(const float *logits, int V, float temperature, fl
     return idx[kept - 1];
 }
 
-static void test_top_p_selection_equals_sort(void) {
-    enum { V = 200 };
-    float logits[V], probs[V], val[12] = {0.0f, -0.0f, 1.0f, 1.0f, 0.5f, 2.0f, -1.0f, 2.0f, 0.0f, 0.5f, 2.0f, 1.0f};
-    int idx[V], want[12], got[12], i, trial, diff = 0, prev = -1;
+static void test_top_p_prefix_equals_sort(void) {
+    enum { V = 768 };
+    static float logits[V], probs[V], p2[V];
+    static int idx[V], idx2[V];
+    static uint64_t keys[2 * V];
+    int i, trial, diff = 0, pdiff = 0, n = 0;
     Rng g, r1, r2;
     rng_init(&g, 99, RNG_STREAM_SAMPLE);
     rng_init(&r1, 5, RNG_STREAM_SAMPLE);
     rng_init(&r2, 5, RNG_STREAM_SAMPLE);
-    for (trial = 0; trial < 3000; trial++) {
+    for (trial = 0; trial < 4000; trial++) {
+        int v = trial % 5 == 0 ? 5 : trial % 5 == 1 ? 200 : V, kind = (trial / 5) % 4;
         float T = trial % 3 == 0 ? 0.3f : trial % 3 == 1 ? 1.0f : 6.0f;
         float p = trial % 4 == 0 ? 0.5f : trial % 4 == 1 ? 0.9f : trial % 4 == 2 ? 0.999f : 1.0f;
-        for (i = 0; i < V; i++) logits[i] = (float)(int)(rng_uniform(&g) * 8.0f) * 0.5f; /* many ties */
-        if (sample_token(logits, V, T, p, &r1, probs, idx) != sample_token_sorted(logits, V, T, p, &r2, probs, idx)) diff++;
+        for (i = 0; i < v; i++) {
+            float u = rng_uniform(&g);
+            if (kind == 0) logits[i] = (float)(int)(u * 8.0f) * 0.5f;              /* many ties */
+            else if (kind == 1) logits[i] = u * 0.01f;                            /* nearly flat */
+            else if (kind == 2) logits[i] = i == (trial * 7) % v ? 30.0f : u;     /* one sure token */
+            else logits[i] = (u - 0.5f) * 40.0f;                                   /* wide: many probabilities 0 */
+        }
+        if (sample_token(logits, v, T, p, &r1, probs, idx, keys) != sample_token_sorted(logits, v, T, p, &r2, p2, idx2)) diff++;
     }
-    CHECK(diff == 0, "top-p by selection drew %d of 3000 tokens differently from the sort", diff);
-    /* the selection order itself, with ties, signed zeros and NaNs */
-    val[4] = f32_from_bits(0x7fc00000u);
-    val[9] = f32_from_bits(0x7fc00000u);
-    argsort_desc(want, val, 12);
-    for (i = 0; i < 12; i++) { got[i] = next_in_desc_order(val, 12, prev); prev = got[i]; }
-    CHECK(memcmp(want, got, sizeof want) == 0, "next_in_desc_order does not follow argsort_desc's order");
+    CHECK(diff == 0, "top-p by exponent buckets drew %d of 4000 tokens differently from the full sort", diff);
+    /* the prefix itself, also on probabilities the softmax never makes: NaN, negative, -0, inf, denormals */
+    for (trial = 0; trial < 3000; trial++) {
+        int v = 1 + trial % 300, ka, kb;
+        float p = trial % 3 == 0 ? 0.5f : trial % 3 == 1 ? 0.9f : 0.9999f;
+        for (i = 0; i < v; i++) probs[i] = (float)(int)(rng_uniform(&g) * 6.0f) / (float)v;
+        if (trial % 7 == 0) probs[trial % v] = f32_from_bits(0x7fc00000u);
+        if (trial % 11 == 0) probs[(trial / 11) % v] = -0.0f;
+        if (trial % 13 == 0) probs[(trial / 13) % v] = f32_from_bits(0x00000003u);
+        if (trial % 17 == 0) probs[(trial / 17) % v] = f32_from_bits(0x7f800000u);
+        ka = top_p_prefix(probs, v, p, idx, keys);
+        kb = top_p_prefix_sorted(probs, v, p, idx2);
+        if (ka != kb || memcmp(idx, idx2, (size_t)ka * sizeof(int)) != 0) pdiff++;
+        n += ka;
+    }
+    CHECK(pdiff == 0, "top_p_prefix differs from the full sort on %d of 3000 probability vectors", pdiff);
+    CHECK(n > 3000, "the prefixes kept %d tokens in all: the comparison saw no real prefixes", n);
 }
 
 /* top-p keeps exactly the smallest high-probability prefix */
 static void test_top_p_support(void) {
     float logits[5] = {0.0f, 2.0f, 1.0f, 2.0f, -1.0f}, probs[5];
     int idx[5], seen[5] = {0}, i;
+    uint64_t keys[10];
     Rng r;
     rng_init(&r, 3, RNG_STREAM_SAMPLE);
     /* probs: ~[.08,.40,.15,.40,.03]; top_p .5 keeps {1,3} (ties by index) */
-    for (i = 0; i < 2000; i++) seen[sample_token(logits, 5, 1.0f, 0.5f, &r, probs, idx)]++;
+    for (i = 0; i < 2000; i++) seen[sample_token(logits, 5, 1.0f, 0.5f, &r, probs, idx, keys)]++;
     CHECK(seen[0] == 0 && seen[2] == 0 && seen[4] == 0, "top-p 0.5 sampled outside {1,3}: %d %d %d", seen[0], seen[2], seen[4]);
     CHECK(seen[1] > 800 && seen[3] > 800, "top-p 0.5 unbalanced: %d %d", seen[1], seen[3]);
-    CHECK(sample_token(logits, 5, 0.0f, 0.9f, &r, probs, idx) == 1, "greedy must pick the lowest index of equal maxima");
+    CHECK(sample_token(logits, 5, 0.0f, 0.9f, &r, probs, idx, keys) == 1, "greedy must pick the lowest index of equal maxima");
 }
 
 static void train_bytes(Model *m, uint64_t seed, Buf *out) {
@@ -575,7 +597,7 @@ int main(void) {
     RUN(test_lm_rows_only_same_bits);
     RUN(test_shared_opening_equals_alone);
     RUN(test_top_p_support);
-    RUN(test_top_p_selection_equals_sort);
+    RUN(test_top_p_prefix_equals_sort);
     RUN(test_training_deterministic);
     RUN(test_checkpoint_refusals);
     RUN(test_checkpoint_stream_load);
