@@ -1444,8 +1444,14 @@ static float train_model(Model *m, const TrainConfig *t, Batcher *batcher, const
 
 typedef struct {
     int slots, max_rows;
-    float *kcache;            /* (L, slots, KVC, max_seq_len): keys transposed, position fastest */
-    float *vcache;            /* (L, slots, max_seq_len, KVC) */
+    int tcap;                 /* positions per sequence: max_seq_len rounded up to ATT_BLOCK */
+    float *kcache;            /* (L, slots, KVH, tcap/ATT_BLOCK, hd, ATT_BLOCK): keys in blocks, position fastest */
+    float *vcache;            /* (L, slots, KVH, tcap, hd) (attention_row_forward's layout, tensor.h) */
+    /* Where each slot reads its cache (tensor.h, AttCache): positions below
+     * upto[0] from slot from[0], below upto[1] from slot from[1], the rest
+     * from its own. generate() points the slots that share a prompt at the
+     * one that holds it; otherwise both are the slot itself. */
+    int (*from)[2], (*upto)[2];
     float *x, *ln, *rstd, *q, *k, *v, *atty, *proj, *h1, *h3, *hg, *att; /* per-row scratch */
     float *logits;            /* (max_rows, V) */
     /* Every weight matrix packed for matmul_forward_packed, made by
@@ -1456,10 +1462,21 @@ typedef struct {
     const Model *packed_for;
 } Decoder;
 
+/* Every slot reads only its own cache. */
+static void decoder_own_caches(Decoder *d) {
+    int i;
+    for (i = 0; i < d->slots; i++) { d->from[i][0] = d->from[i][1] = i; d->upto[i][0] = d->upto[i][1] = 0; }
+}
+
 static void decoder_init(Decoder *d, const Config *c, int slots, int max_rows) {
     size_t R = (size_t)max_rows, C = (size_t)c->dim, F = (size_t)c->hidden_dim, KVC = (size_t)cfg_kv_dim(c);
-    size_t cache = (size_t)c->n_layers * (size_t)slots * (size_t)c->max_seq_len * KVC;
+    size_t cache;
+    d->tcap = (c->max_seq_len + ATT_BLOCK - 1) / ATT_BLOCK * ATT_BLOCK;
+    cache = (size_t)c->n_layers * (size_t)slots * (size_t)d->tcap * KVC;
     d->slots = slots; d->max_rows = max_rows;
+    d->from = xmalloc((size_t)slots * sizeof *d->from);
+    d->upto = xmalloc((size_t)slots * sizeof *d->upto);
+    decoder_own_caches(d);
     d->kcache = xcalloc(cache, sizeof(float));
     d->vcache = xcalloc(cache, sizeof(float));
     d->x = xmalloc(R * C * sizeof(float)); d->ln = xmalloc(R * C * sizeof(float)); d->rstd = xmalloc(R * sizeof(float));
@@ -1515,7 +1532,7 @@ static const float *decoder_w(const Decoder *d, int p, int l) {
 }
 
 static void decoder_free(Decoder *d) {
-    free(d->kcache); free(d->vcache); free(d->x); free(d->ln); free(d->rstd); free(d->q); free(d->k); free(d->v);
+    free(d->kcache); free(d->vcache); free(d->from); free(d->upto); free(d->x); free(d->ln); free(d->rstd); free(d->q); free(d->k); free(d->v);
     free(d->atty); free(d->proj); free(d->h1); free(d->h3); free(d->hg); free(d->att); free(d->logits);
     free(d->wpack);
     memset(d, 0, sizeof(*d));
@@ -1526,7 +1543,7 @@ static void decoder_step(const Model *m, Decoder *d, const int *tok, const int *
     const Config *c = &m->cfg;
     const Weights *w = &m->w;
     int C = c->dim, F = c->hidden_dim, V = c->vocab_size, H = c->n_heads, KVH = c->n_kv_heads;
-    int hd = cfg_head_dim(c), KVC = cfg_kv_dim(c), T = c->max_seq_len, l, i;
+    int hd = cfg_head_dim(c), KVC = cfg_kv_dim(c), T = c->max_seq_len, Tc = d->tcap, l, i;
     if (R > d->max_rows) die("internal: decoder step with %d rows > %d", R, d->max_rows);
     for (i = 0; i < R; i++) {
         if (tok[i] < 0 || tok[i] >= V) die("token id %d out of range [0, %d)", tok[i], V);
@@ -1536,23 +1553,33 @@ static void decoder_step(const Model *m, Decoder *d, const int *tok, const int *
     if (d->packed_for != m) decoder_pack(d, m);
     embedding_forward(d->x, tok, w->tok_emb, R, C);
     for (l = 0; l < c->n_layers; l++) {
-        size_t layer_off = (size_t)l * (size_t)d->slots * (size_t)T * (size_t)KVC;
+        size_t layer_off = (size_t)l * (size_t)d->slots * (size_t)Tc * (size_t)KVC;
         rmsnorm_forward(d->ln, d->rstd, d->x, w->attn_norm + (size_t)l * C, R, C, c->norm_eps);
         matmul_forward_packed(d->q, d->ln, decoder_w(d, P_WQ, l), R, C, C);
         matmul_forward_packed(d->k, d->ln, decoder_w(d, P_WK, l), R, C, KVC);
         matmul_forward_packed(d->v, d->ln, decoder_w(d, P_WV, l), R, C, KVC);
         rope_forward(d->q, d->q, pos, m->rope_cos, m->rope_sin, R, H, hd);
         rope_forward(d->k, d->k, pos, m->rope_cos, m->rope_sin, R, KVH, hd);
-        for (i = 0; i < R; i++) { /* keys transposed (KVC, T), values (T, KVC) */
-            size_t base = layer_off + (size_t)slot[i] * T * KVC;
-            int j;
-            for (j = 0; j < KVC; j++) d->kcache[base + (size_t)j * T + (size_t)pos[i]] = d->k[(size_t)i * KVC + j];
-            memcpy(d->vcache + base + (size_t)pos[i] * KVC, d->v + (size_t)i * KVC, (size_t)KVC * sizeof(float));
+        for (i = 0; i < R; i++) { /* each kv head: key j of position p at block p/ATT_BLOCK, row j, column p%ATT_BLOCK */
+            size_t base = layer_off + (size_t)slot[i] * Tc * KVC, p = (size_t)pos[i];
+            size_t kblock = p / ATT_BLOCK * (size_t)hd * ATT_BLOCK + p % ATT_BLOCK;
+            int h, j;
+            for (h = 0; h < KVH; h++) {
+                size_t head = base + (size_t)h * Tc * hd;
+                const float *kr = d->k + (size_t)i * KVC + (size_t)h * hd;
+                for (j = 0; j < hd; j++) d->kcache[head + kblock + (size_t)j * ATT_BLOCK] = kr[j];
+                memcpy(d->vcache + head + p * hd, d->v + (size_t)i * KVC + (size_t)h * hd, (size_t)hd * sizeof(float));
+            }
         }
         for (i = 0; i < R; i++) {
-            size_t base = layer_off + (size_t)slot[i] * T * KVC;
-            attention_row_forward(d->atty + (size_t)i * C, d->att, d->q + (size_t)i * C,
-                                  d->kcache + base, d->vcache + base, pos[i] + 1, T, H, KVH, hd);
+            AttCache ac;
+            int part, sl = slot[i];
+            for (part = 0; part < 3; part++) {
+                size_t base = layer_off + (size_t)(part < 2 ? d->from[sl][part] : sl) * Tc * KVC;
+                ac.k[part] = d->kcache + base; ac.v[part] = d->vcache + base;
+            }
+            ac.upto[0] = d->upto[sl][0]; ac.upto[1] = d->upto[sl][1];
+            attention_row_forward(d->atty + (size_t)i * C, d->att, d->q + (size_t)i * C, &ac, pos[i] + 1, Tc, H, KVH, hd);
         }
         matmul_forward_packed(d->proj, d->atty, decoder_w(d, P_WO, l), R, C, C);
         residual_forward(d->x, d->x, d->proj, (size_t)R * C);
@@ -1705,13 +1732,16 @@ static void step_and_sample(const Model *m, Decoder *d, const int *rtok, const i
 /* Copy one slot's cached keys/values for positions 0..len-1 to another slot. */
 static void decoder_copy_prefix(const Model *m, Decoder *d, int from, int to, int len) {
     const Config *c = &m->cfg;
-    size_t T = (size_t)c->max_seq_len, KVC = (size_t)cfg_kv_dim(c), l, j;
+    size_t Tc = (size_t)d->tcap, hd = (size_t)cfg_head_dim(c), KVC = (size_t)cfg_kv_dim(c), l, h;
+    size_t kfloats = ((size_t)len + ATT_BLOCK - 1) / ATT_BLOCK * hd * ATT_BLOCK; /* whole key blocks: the positions
+                                                      past len in the last one are never read before they are written */
     for (l = 0; l < (size_t)c->n_layers; l++) {
-        size_t layer_off = l * (size_t)d->slots * T * KVC;
-        float *ks = d->kcache + layer_off + (size_t)from * T * KVC, *kd = d->kcache + layer_off + (size_t)to * T * KVC;
-        for (j = 0; j < KVC; j++) memcpy(kd + j * T, ks + j * T, (size_t)len * sizeof(float));
-        memcpy(d->vcache + layer_off + (size_t)to * T * KVC, d->vcache + layer_off + (size_t)from * T * KVC,
-               (size_t)len * KVC * sizeof(float));
+        size_t layer_off = l * (size_t)d->slots * Tc * KVC;
+        for (h = 0; h < (size_t)c->n_kv_heads; h++) {
+            size_t src = layer_off + (size_t)from * Tc * KVC + h * Tc * hd, dst = layer_off + (size_t)to * Tc * KVC + h * Tc * hd;
+            memcpy(d->kcache + dst, d->kcache + src, kfloats * sizeof(float));
+            memcpy(d->vcache + dst, d->vcache + src, (size_t)len * hd * sizeof(float));
+        }
     }
 }
 
@@ -1739,6 +1769,7 @@ static void generate(const Model *m, Decoder *d, int n, int *const *prompts, con
     decoder_pack(d, m);
     for (first = 0; first < n; first += d->slots) {
         int nb = n - first < d->slots ? n - first : d->slots;
+        decoder_own_caches(d);
         /* prefill: every prompt token of every leader as a row, in chunks of max_rows */
         for (i = 0; i < nb; i++) {
             int len = prompt_len[first + i];
@@ -1777,10 +1808,20 @@ static void generate(const Model *m, Decoder *d, int n, int *const *prompts, con
             if (R) step_and_sample(m, d, rtok, rpos, rslot, R, last, leader, nb, g, rng, next, probs, idx, keys);
             R = 0;
             if (phase == 0)
-                for (i = 1; i < nb; i++) if (shared[i] > 0) decoder_copy_prefix(m, d, 0, i, shared[i]);
+                for (i = 1; i < nb; i++) if (shared[i] > 0) {
+                    decoder_copy_prefix(m, d, 0, i, shared[i]);
+                    /* the copy's whole blocks are read from slot 0 itself (the same numbers, still in cache) */
+                    d->from[i][0] = 0;
+                    d->upto[i][0] = d->upto[i][1] = shared[i] / ATT_BLOCK * ATT_BLOCK;
+                }
         }
         for (i = 0; i < nb; i++)
-            if (leader[i] != i) decoder_copy_prefix(m, d, leader[i], i, prompt_len[first + i]);
+            if (leader[i] != i) {
+                int l = leader[i];
+                decoder_copy_prefix(m, d, l, i, prompt_len[first + i]);
+                d->from[i][0] = d->from[l][0]; d->upto[i][0] = d->upto[l][0];
+                d->from[i][1] = l; d->upto[i][1] = prompt_len[first + i] / ATT_BLOCK * ATT_BLOCK;
+            }
         /* decode: one row per unfinished sequence per step */
         for (;;) {
             R = 0;
@@ -1798,6 +1839,7 @@ static void generate(const Model *m, Decoder *d, int n, int *const *prompts, con
             step_and_sample(m, d, rtok, rpos, rslot, R, last, NULL, nb, g, rng, next, probs, idx, keys);
         }
     }
+    decoder_own_caches(d);
     free(probs); free(idx); free(keys); free(rtok); free(rpos); free(rslot); free(last); free(next); free(done); free(leader); free(shared); free(rng);
 }
 

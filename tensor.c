@@ -1572,23 +1572,24 @@ void softmax_crossentropy_backward(float *dlogits, const float *dlosses, const f
     }
 }
 
-/* Register blocks for attention_row_forward: ATT_SB scores, ATT_OB outputs. */
-#define ATT_SB 64
+/* Register blocks for attention_row_forward: ATT_BLOCK scores (the key
+ * cache's block, tensor.h), ATT_OB outputs. */
+#define ATT_SB ATT_BLOCK
 #define ATT_OB 32
 
-/* att[s0..s0+n) = (sum_i q[i]*kT[i][s] sequential in i, from 0.0f) * scale. The
- * partial sums live in a local block, not in att: written through a pointer
- * they would go to memory and back on every i (the compiler cannot prove att
- * and kT apart), and that round trip was the decoder's largest cost. */
-static void att_scores_block(float *att, const float *qv, const float *kh, int stride, int s0, int n, int hd,
-                             float scale)
+/* att[s0..s0+n) = (sum_i q[i]*kb[i][s - s0] sequential in i, from 0.0f) * scale,
+ * kb the (hd, ATT_SB) block of keys of positions s0.. . The partial sums live
+ * in a local block, not in att: written through a pointer they would go to
+ * memory and back on every i (the compiler cannot prove att and kb apart),
+ * and that round trip was the decoder's largest cost. */
+static void att_scores_block(float *att, const float *qv, const float *kb, int s0, int n, int hd, float scale)
 {
     int i, j;
     if (n == ATT_SB) {   /* four named 16-wide blocks: the form compilers keep in registers */
         float acc0[16], acc1[16], acc2[16], acc3[16];
         for (j = 0; j < 16; j++) { acc0[j] = 0.0f; acc1[j] = 0.0f; acc2[j] = 0.0f; acc3[j] = 0.0f; }
         for (i = 0; i < hd; i++) {
-            const float *krow = kh + (size_t)i * stride + s0;
+            const float *krow = kb + (size_t)i * ATT_SB;
             float qi = qv[i];
             for (j = 0; j < 16; j++) {
                 acc0[j] += qi * krow[j];
@@ -1605,7 +1606,7 @@ static void att_scores_block(float *att, const float *qv, const float *kh, int s
         float acc[ATT_SB];
         for (j = 0; j < n; j++) acc[j] = 0.0f;
         for (i = 0; i < hd; i++) {
-            const float *krow = kh + (size_t)i * stride + s0;
+            const float *krow = kb + (size_t)i * ATT_SB;
             float qi = qv[i];
             for (j = 0; j < n; j++) acc[j] += qi * krow[j];
         }
@@ -1631,26 +1632,27 @@ static float max_of(const float *x, int n)
     return m;
 }
 
-/* o[i0..i0+n) = sum_s att[s] * v[s][i] sequential in s, from 0.0f (local block, as above). */
-static void att_values_block(float *o, const float *att, const float *v, size_t kv_row, int n_ctx, int i0, int n)
+/* acc[0..n) += sum_s att[s] * v[s][i0 + j] over s in [s0, s1), sequential in
+ * s (in a local block, as above); v (positions, hd). */
+static void att_values_range(float *acc_io, const float *att, const float *v, int hd, int s0, int s1, int i0, int n)
 {
     float acc[ATT_OB];
     int s, j;
-    for (j = 0; j < ATT_OB; j++) acc[j] = 0.0f;
+    for (j = 0; j < n; j++) acc[j] = acc_io[j];
     if (n == ATT_OB) {
-        for (s = 0; s < n_ctx; s++) {
-            const float *vv = v + (size_t)s * kv_row + i0;
+        for (s = s0; s < s1; s++) {
+            const float *vv = v + (size_t)s * hd + i0;
             float w = att[s];
             for (j = 0; j < ATT_OB; j++) acc[j] += w * vv[j];
         }
     } else {
-        for (s = 0; s < n_ctx; s++) {
-            const float *vv = v + (size_t)s * kv_row + i0;
+        for (s = s0; s < s1; s++) {
+            const float *vv = v + (size_t)s * hd + i0;
             float w = att[s];
             for (j = 0; j < n; j++) acc[j] += w * vv[j];
         }
     }
-    for (j = 0; j < n; j++) o[i0 + j] = acc[j];
+    for (j = 0; j < n; j++) acc_io[j] = acc[j];
 }
 
 /* Attention for decoding: one query row against n_ctx cached positions of one
@@ -1658,30 +1660,45 @@ static void att_values_block(float *o, const float *att, const float *v, size_t 
  * attention_forward (score[s] = (sum_i q[i]*k[s][i] sequential in i) * scale,
  * max, exp and sum sequential in s, multiply by 1/sum, output sum sequential
  * in s), so the KV-cache path gives bit-identical logits to the training
- * forward pass. The keys are cached transposed, kT (KVH*hd, stride) with the
- * position fastest, so the score loop runs across positions and vectorises
- * without reordering any sum.
- * q (H, hd); kT (KVH*hd, stride); v (n_ctx, KVH, hd); out (H, hd); att scratch (n_ctx). */
-void attention_row_forward(float *out, float *att, const float *q, const float *kT, const float *v,
-                           int n_ctx, int stride, int H, int KVH, int hd)
+ * forward pass. The cache layout (tensor.h) is the loops' order: a head's keys
+ * in (hd, ATT_BLOCK) blocks with the position fastest, so the score loop runs
+ * across positions and vectorises without reordering any sum, and reads each
+ * block front to back; a head's values are contiguous, position by position.
+ * Which of the cache's three parts a position is read from changes where the
+ * numbers come from, never which numbers or in what order they are added.
+ * q (H, hd); out (H, hd); att scratch (n_ctx). */
+void attention_row_forward(float *out, float *att, const float *q, const AttCache *c,
+                           int n_ctx, int T, int H, int KVH, int hd)
 {
     int group = H / KVH, h, s, i;
     float scale = 1.0f / sqrtf((float)hd);
-    size_t kv_row = (size_t)KVH * hd;
+    size_t head = (size_t)T * hd;    /* one kv head's keys, and its values */
     for (h = 0; h < H; h++) {
         const float *qv = q + (size_t)h * hd;
-        const float *kh = kT + (size_t)(h / group) * hd * stride;
+        size_t kvh = (size_t)(h / group) * head;
         float m, sum, inv;
-        for (s = 0; s < n_ctx; s += ATT_SB)
-            att_scores_block(att, qv, kh, stride, s, n_ctx - s < ATT_SB ? n_ctx - s : ATT_SB, hd, scale);
+        for (s = 0; s < n_ctx; s += ATT_SB) {
+            int part = s < c->upto[0] ? 0 : s < c->upto[1] ? 1 : 2;
+            att_scores_block(att, qv, c->k[part] + kvh + (size_t)s * hd, s, n_ctx - s < ATT_SB ? n_ctx - s : ATT_SB,
+                             hd, scale);
+        }
         m = max_of(att, n_ctx);
         sum = 0.0f;
         for (s = 0; s < n_ctx; s++) att[s] = ts_expf(att[s] - m);  /* apart from the sum: vectorises */
         for (s = 0; s < n_ctx; s++) sum += att[s];
         inv = 1.0f / sum;
         for (s = 0; s < n_ctx; s++) att[s] *= inv;
-        for (i = 0; i < hd; i += ATT_OB)
-            att_values_block(out + (size_t)h * hd, att, v + (size_t)(h / group) * hd, kv_row, n_ctx, i,
-                             hd - i < ATT_OB ? hd - i : ATT_OB);
+        for (i = 0; i < hd; i += ATT_OB) {
+            float acc[ATT_OB];
+            int n = hd - i < ATT_OB ? hd - i : ATT_OB, part, s0 = 0, j;
+            for (j = 0; j < n; j++) acc[j] = 0.0f;
+            for (part = 0; part < 3; part++) {
+                int s1 = part < 2 ? c->upto[part] : n_ctx;
+                if (s1 > n_ctx) s1 = n_ctx;
+                if (s1 > s0) att_values_range(acc, att, c->v[part] + kvh, hd, s0, s1, i, n);
+                if (s1 > s0) s0 = s1;
+            }
+            for (j = 0; j < n; j++) out[(size_t)h * hd + i + j] = acc[j];
+        }
     }
 }

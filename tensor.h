@@ -157,10 +157,18 @@ void attention_backward_lean(float *dq, float *dk, float *dv, float *scratch, co
                              const float *q, const float *k, const float *v, int B, int T, int H, int KVH, int hd);
 
 /* Decoding: one query row (H, hd) against n_ctx cached positions of one sequence, with the same
- * arithmetic in the same order as a row of attention_forward. Keys are cached transposed:
- * kT (KVH*hd, stride), position fastest; v (n_ctx, KVH, hd). att: scratch of n_ctx floats. */
-void attention_row_forward(float *out, float *att, const float *q, const float *kT, const float *v,
-                           int n_ctx, int stride, int H, int KVH, int hd);
+ * arithmetic in the same order as a row of attention_forward. The cache of a sequence holding up
+ * to T positions (T a multiple of ATT_BLOCK): keys kblk (KVH, T/ATT_BLOCK, hd, ATT_BLOCK), each
+ * block the keys of ATT_BLOCK consecutive positions transposed (position fastest); values
+ * v (KVH, T, hd). att: scratch of n_ctx floats. */
+#define ATT_BLOCK 64
+/* Where a sequence's cache is read from: three caches of that layout, positions [0, upto[0]) from
+ * part 0, [upto[0], upto[1]) from part 1, the rest from part 2 (0 <= upto[0] <= upto[1], multiples
+ * of ATT_BLOCK). The decoder reads a prompt that sequences share from the one sequence that holds
+ * it, so it stays in the CPU's cache from one sequence to the next; the numbers are the same. */
+typedef struct { const float *k[3], *v[3]; int upto[2]; } AttCache;
+void attention_row_forward(float *out, float *att, const float *q, const AttCache *c,
+                           int n_ctx, int T, int H, int KVH, int hd);
 
 /* SwiGLU gate, elementwise on n values: out = silu(a) * b */
 void swiglu_forward(float *out, const float *a, const float *b, size_t n);

@@ -43,6 +43,8 @@ for f in tests/*; do
         tests/test_*.sh) shell_tests="$shell_tests $f" ;;
     esac
 done
+# the real consumers (tests/test_interop.sh) read the sanitized srlm's exports too
+[ -d build/consumers ] && ln -s "$top/build/consumers" "$san/tree/build/consumers"
 for f in tiny_models/*; do
     [ "$f" = tiny_models/world ] || [ "$f" = tiny_models/data ] || ln -s "$top/$f" "$san/tree/$f"
 done

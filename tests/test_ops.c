@@ -518,27 +518,57 @@ static void test_attention_bitexact(void) {
     }
 }
 
-/* decoding with a KV cache (keys cached transposed, position fastest) must give
- * the training forward's bits, row by row */
+/* decoding with a KV cache (keys in blocks of ATT_BLOCK positions, position
+ * fastest; values head by head) must give the training forward's bits, row by
+ * row, also past the first block */
 static void test_attention_row(void) {
-    enum { B = 2, T = 21, H = 4, KVH = 2, HD = 20, STRIDE = T + 3 };
+    enum { B = 2, T = 2 * ATT_BLOCK + 9, H = 4, KVH = 2, HD = 20, TC = 3 * ATT_BLOCK };
     size_t nq = (size_t)B * T * H * HD, nk = (size_t)B * T * KVH * HD;
     float *q = falloc(nq), *k = falloc(nk), *v = falloc(nk), *out = falloc(nq), *att = falloc((size_t)B * H * T * T);
-    float *kT = falloc((size_t)KVH * HD * STRIDE), row[H * HD], scratch[T];
-    int b, t, s, j, bad = 0;
+    float *kc = falloc((size_t)KVH * TC * HD), *vc = falloc((size_t)KVH * TC * HD), row[H * HD], scratch[T];
+    float *k0 = falloc((size_t)KVH * TC * HD), *v0 = falloc((size_t)KVH * TC * HD);
+    float *k1 = falloc((size_t)KVH * TC * HD), *v1 = falloc((size_t)KVH * TC * HD);
+    int b, t, h, j, bad = 0;
     fill(q, nq, 2.0f); fill(k, nk, 2.0f); fill(v, nk, 1.0f);
     attention_forward(out, att, q, k, v, B, T, H, KVH, HD);
     for (b = 0; b < B; b++) {
-        for (s = 0; s < T; s++)
-            for (j = 0; j < KVH * HD; j++) kT[(size_t)j * STRIDE + s] = k[((size_t)b * T + s) * KVH * HD + j];
+        fill_const(kc, (size_t)KVH * TC * HD, 9.0f);   /* positions not yet cached must not be read */
+        fill_const(vc, (size_t)KVH * TC * HD, 9.0f);
         for (t = 0; t < T; t++) {
             size_t qo = ((size_t)b * T + t) * H * HD;
-            attention_row_forward(row, scratch, q + qo, kT, v + (size_t)b * T * KVH * HD, t + 1, STRIDE, H, KVH, HD);
-            bad += memcmp(row, out + qo, sizeof row) != 0;
+            for (h = 0; h < KVH; h++)
+                for (j = 0; j < HD; j++) {
+                    size_t src = ((size_t)b * T + t) * KVH * HD + (size_t)h * HD + j;
+                    kc[(size_t)h * TC * HD + (size_t)(t / ATT_BLOCK) * HD * ATT_BLOCK + (size_t)j * ATT_BLOCK + t % ATT_BLOCK] = k[src];
+                    vc[(size_t)h * TC * HD + (size_t)t * HD + j] = v[src];
+                }
+            {   /* the whole cache in one part, and split over three (the other parts' copies of
+                     * positions past their upto are poisoned: they must not be read) */
+                AttCache one, three;
+                int u;
+                one.k[0] = one.k[1] = one.k[2] = kc; one.v[0] = one.v[1] = one.v[2] = vc; one.upto[0] = one.upto[1] = 0;
+                attention_row_forward(row, scratch, q + qo, &one, t + 1, TC, H, KVH, HD);
+                bad += memcmp(row, out + qo, sizeof row) != 0;
+                memcpy(k0, kc, sizeof(float) * KVH * TC * HD); memcpy(v0, vc, sizeof(float) * KVH * TC * HD);
+                memcpy(k1, kc, sizeof(float) * KVH * TC * HD); memcpy(v1, vc, sizeof(float) * KVH * TC * HD);
+                for (h = 0; h < KVH; h++)
+                    for (u = ATT_BLOCK; u < TC; u++) for (j = 0; j < HD; j++) {   /* part 0: only its first block */
+                        k0[(size_t)h * TC * HD + (size_t)u * HD + j] = 1e30f; v0[(size_t)h * TC * HD + (size_t)u * HD + j] = 1e30f;
+                    }
+                for (h = 0; h < KVH; h++)
+                    for (u = 0; u < ATT_BLOCK; u++) for (j = 0; j < HD; j++) {    /* part 1: only its second */
+                        size_t at = (size_t)h * TC * HD + (size_t)u * HD + j;
+                        k1[at] = -1e30f; v1[at] = -1e30f; k1[at + (size_t)2 * ATT_BLOCK * HD] = -1e30f; v1[at + (size_t)2 * ATT_BLOCK * HD] = -1e30f;
+                    }
+                three.k[0] = k0; three.v[0] = v0; three.k[1] = k1; three.v[1] = v1; three.k[2] = kc; three.v[2] = vc;
+                three.upto[0] = ATT_BLOCK; three.upto[1] = 2 * ATT_BLOCK;
+                attention_row_forward(row, scratch, q + qo, &three, t + 1, TC, H, KVH, HD);
+                bad += memcmp(row, out + qo, sizeof row) != 0;
+            }
         }
     }
-    CHECK(bad == 0, "%d of %d decoded rows differ from attention_forward", bad, B * T);
-    free(q); free(k); free(v); free(out); free(att); free(kT);
+    CHECK(bad == 0, "%d of %d decoded rows differ from attention_forward", bad, 2 * B * T);
+    free(q); free(k); free(v); free(out); free(att); free(kc); free(vc); free(k0); free(v0); free(k1); free(v1);
 }
 
 static void test_attention_mha(void) { attention_case(4); }
