@@ -255,8 +255,28 @@ int main(void) {
     model_free(&m);
 
     model_make(&m, 288, 6, 6, 768, 768, 320);
+    {   /* the memory's read bandwidth over a buffer the size of these weights: one-sequence
+         * decoding reads every weight once per token, so this bounds its tokens/s */
+        size_t n = m.n_params, k;
+        float *buf = xmalloc(n * sizeof(float)), lane[16];
+        double best = 1e30;
+        int r, j;
+        for (k = 0; k < n; k++) buf[k] = (float)(k & 1023);
+        for (r = 0; r < 20; r++) {
+            double t0 = cpu_now(), dt;
+            for (j = 0; j < 16; j++) lane[j] = 0.0f;
+            for (k = 0; k + 16 <= n; k += 16) for (j = 0; j < 16; j++) lane[j] += buf[k + j];
+            dt = cpu_now() - t0;
+            if (dt < best) best = dt;
+            if (lane[3] == -1.0f) printf(" ");
+        }
+        snprintf(note, sizeof note, "%.1f GB/s read: at most %.0f tok/s for a model of %.1f MB", n * 4.0 / best * 1e-9,
+                 1.0 / best, n * 4.0 * 1e-6);
+        row("memory read bandwidth", "6.2M floats, as dim 288", 0, 0, note);
+        free(buf);
+    }
     decode_one_row("decode, 1 sequence (dim 288)", &m, "d288 L6 H6 F768 V768", 300);
-    {   /* checkpoint load: SHA-256 and finite check of a 25 MB file */
+    {   /* checkpoint load: SHA-256 and finite check of a 25 MB file (one pass: ckpt_load_stream) */
         const char *path = "build/bench_load.ckpt";
         Model l;
         double best = 1e30;
