@@ -709,6 +709,12 @@ typedef struct {
     int lm_rows_only;
     int *rows_t, *targets_t;        /* (N) the packed rows and their targets */
     int n_rows_t;                   /* rows packed by the last forward; -1: all rows, unpacked */
+    /* Micro-batches (train_model): row0 is the first row of this forward's
+     * rows in the whole step (dropout masks are indexed by it); emb_dx, when
+     * set, receives backward's gradient at the embeddings (N, C) instead of
+     * the embedding gradient, which the trainer adds once for the whole step. */
+    int row0;
+    float *emb_dx;
 } Model;
 
 static void model_init_buffers(Model *m) {
@@ -727,6 +733,7 @@ static void model_init_buffers(Model *m) {
     m->acts_cap = m->grads_cap = m->rows_cap = 0;
     m->has_probs = 0;
     m->lm_rows_only = 0; m->rows_t = m->targets_t = NULL; m->n_rows_t = -1;
+    m->row0 = 0; m->emb_dx = NULL;
 }
 
 /* Initialisation (GPT-2 style): N(0, 0.02) for matrices, the two residual
@@ -828,6 +835,7 @@ static void model_forward(Model *m, const int *inputs, const int *targets, int B
     int C = c->dim, F = c->hidden_dim, V = c->vocab_size, H = c->n_heads, KVH = c->n_kv_heads;
     int hd = cfg_head_dim(c), KVC = cfg_kv_dim(c), N = B * T, l, n;
     int use_dropout = training && m->dropout > 0.0f;
+    uint64_t first = (uint64_t)m->row0 * (uint64_t)C; /* this micro-batch's first element in the step's masks */
     const float *x;
 
     model_alloc_acts(m, B, T);
@@ -861,7 +869,7 @@ static void model_forward(Model *m, const int *inputs, const int *targets, int B
         rope_forward(k, k, m->pos, m->rope_cos, m->rope_sin, N, KVH, hd);
         attention_forward_lean(atty, m->d.datt_buf, q, k, v, B, T, H, KVH, hd);
         matmul_forward(proj, atty, w->wo + (size_t)l * C * C, N, C, C);
-        if (use_dropout) dropout_forward(proj, mask1, proj, NC, m->dropout, hash64(m->dropout_seed, (uint64_t)(2 * l)));
+        if (use_dropout) dropout_forward(proj, mask1, proj, NC, m->dropout, hash64(m->dropout_seed, (uint64_t)(2 * l)), first);
         residual_forward(res1, x, proj, NC);
 
         /* feed-forward block */
@@ -870,7 +878,7 @@ static void model_forward(Model *m, const int *inputs, const int *targets, int B
         matmul_forward(h3, ln2, w->w3 + (size_t)l * F * C, N, C, F);
         swiglu_forward(hg, h1, h3, NF);
         matmul_forward(proj, hg, w->w2 + (size_t)l * C * F, N, F, C);
-        if (use_dropout) dropout_forward(proj, mask2, proj, NC, m->dropout, hash64(m->dropout_seed, (uint64_t)(2 * l + 1)));
+        if (use_dropout) dropout_forward(proj, mask2, proj, NC, m->dropout, hash64(m->dropout_seed, (uint64_t)(2 * l + 1)), first);
         residual_forward(res2, res1, proj, NC);
         x = res2;
     }
@@ -994,7 +1002,8 @@ static void model_backward(Model *m, const float *dlosses, int training) {
         matmul_backward(d->dln, g->wv + (size_t)l * KVC * C, d->dv, ln1, w->wv + (size_t)l * KVC * C, N, C, KVC);
         rmsnorm_backward(d->dx, g->attn_norm + (size_t)l * C, d->dln, x_in, w->attn_norm + (size_t)l * C, rstd1, N, C);
     }
-    embedding_backward(g->tok_emb, d->dx, m->inputs, N, C);
+    if (m->emb_dx) memcpy(m->emb_dx, d->dx, NC * sizeof(float));
+    else embedding_backward(g->tok_emb, d->dx, m->inputs, N, C);
 }
 
 static void model_alloc_grads(Model *m) {
@@ -1277,6 +1286,12 @@ static void ckpt_load(Model *m, const char *path, char sha_hex[65]) {
  *    fine-tuning step uses); pretraining M0 stands in for Llama 2's.
  * ========================================================================== */
 
+/* Rows per forward/backward in training (TrainConfig.micro_rows): bounds the
+ * stored activations (about 27 KB a row at M0's shape) without changing a
+ * byte; 2048 rows is one 16 x 128 SFT batch, two micro-batches of a 16 x 256
+ * one. */
+#define TRAIN_MICRO_ROWS 2048
+
 typedef struct {
     int steps;          /* optimizer steps */
     int batch;          /* sequences per step (B) */
@@ -1288,13 +1303,15 @@ typedef struct {
     float dropout;
     uint64_t seed;
     int log_every;      /* 0 = quiet */
+    int micro_rows;     /* at most this many rows (sequences x tokens) per forward/backward;
+                           0: the whole batch at once. The bytes are the same either way. */
 } TrainConfig;
 
 static TrainConfig train_config_default(void) {
     TrainConfig t;
     t.steps = 200; t.batch = 16; t.seq = 128; t.lr = 3e-3f; t.lr_min = 3e-4f; t.warmup = 20; t.linear = 0;
     t.b1 = 0.9f; t.b2 = 0.95f; t.eps = 1e-8f; t.weight_decay = 0.1f; t.clip = 1.0f; t.dropout = 0.0f;
-    t.seed = 1; t.log_every = 10;
+    t.seed = 1; t.log_every = 10; t.micro_rows = TRAIN_MICRO_ROWS;
     return t;
 }
 
@@ -1381,11 +1398,20 @@ static int stream_next(Batcher *self, int step, int *inputs, int *targets, int B
 }
 
 /* The training loop: for each step, draw a batch, forward, backward with the
- * loss averaged over rows that have a target, clip, AdamW. */
+ * loss averaged over rows that have a target, clip, AdamW.
+ * A batch longer than t->micro_rows rows runs as micro-batches of whole
+ * sequences, one forward/backward each, into the same gradients: activation
+ * memory follows the micro-batch, and the bytes do not change, because every
+ * gradient sum already runs over the rows in order, starting from the
+ * gradient's value (matmul_backward, rmsnorm_backward), dropout masks are
+ * indexed by the row in the whole step (Model.row0), and the embedding
+ * gradient, which a tied output head also adds to, gets every row's
+ * contribution after the last micro-batch, as it would after one big
+ * backward (Model.emb_dx). test_micro_batches checks the bytes. */
 static float train_model(Model *m, const TrainConfig *t, Batcher *batcher, const char *label) {
     int B = t->batch, T_cap = t->seq, s, n;
     int *inputs = xmalloc((size_t)B * T_cap * sizeof(int)), *targets = xmalloc((size_t)B * T_cap * sizeof(int));
-    float *dlosses = xmalloc((size_t)B * T_cap * sizeof(float));
+    float *dlosses = xmalloc((size_t)B * T_cap * sizeof(float)), *emb_dx = NULL;
     double tokens_seen = 0.0;
     OptState os = {0, 1.0, 1.0};
     double t0 = now_seconds(), ema = 0.0;
@@ -1403,14 +1429,28 @@ static float train_model(Model *m, const TrainConfig *t, Batcher *batcher, const
         for (n = 0; n < N; n++) count += targets[n] >= 0;
         if (count == 0) continue; /* nothing to learn from this batch */
         m->dropout_seed = hash64(t->seed ^ 0x64726f706f7574ull, (uint64_t)s); /* "dropout" */
-        model_forward(m, inputs, targets, B, T, 1);
-        for (n = 0; n < N; n++) {
-            dlosses[n] = targets[n] >= 0 ? 1.0f / (float)count : 0.0f;
-            if (targets[n] >= 0) loss += m->a.losses[n];
+        for (n = 0; n < N; n++) dlosses[n] = targets[n] >= 0 ? 1.0f / (float)count : 0.0f;
+        memset(m->grads, 0, m->n_params * sizeof(float));
+        {
+            int per = t->micro_rows > 0 ? t->micro_rows / T : B, b0, nb;
+            if (per < 1) per = 1;
+            if (per > B) per = B;
+            nb = (B + per - 1) / per;   /* micro-batches, as even as whole sequences allow */
+            per = (B + nb - 1) / nb;
+            if (nb > 1 && !emb_dx) emb_dx = xmalloc((size_t)B * T_cap * (size_t)m->cfg.dim * sizeof(float));
+            for (b0 = 0; b0 < B; b0 += per) {
+                int bm = B - b0 < per ? B - b0 : per;
+                size_t r0 = (size_t)b0 * T;
+                m->row0 = (int)r0;
+                m->emb_dx = nb > 1 ? emb_dx + r0 * (size_t)m->cfg.dim : NULL;
+                model_forward(m, inputs + r0, targets + r0, bm, T, 1);
+                for (n = 0; n < bm * T; n++) if (targets[r0 + n] >= 0) loss += m->a.losses[n];
+                model_backward(m, dlosses + r0, 1);
+            }
+            if (nb > 1) embedding_backward(m->g.tok_emb, emb_dx, inputs, N, m->cfg.dim);
+            m->row0 = 0; m->emb_dx = NULL;
         }
         loss /= count;
-        memset(m->grads, 0, m->n_params * sizeof(float));
-        model_backward(m, dlosses, 1);
         norm = optimizer_step(m, &os, t, lr);
         last = (float)loss;
         ema = s == 0 ? loss : 0.9 * ema + 0.1 * loss;
@@ -1423,7 +1463,7 @@ static float train_model(Model *m, const TrainConfig *t, Batcher *batcher, const
     }
     m->dropout = 0.0f;
     m->lm_rows_only = 0;
-    free(inputs); free(targets); free(dlosses);
+    free(inputs); free(targets); free(dlosses); free(emb_dx);
     return last;
 }
 

@@ -1496,13 +1496,14 @@ void residual_backward(float *da, float *db, const float *dout, size_t n)
 
 /* ------------------------------------------------------------------------
  * Inverted dropout with a counter-based mask: element i is kept when
- *   u = (float)(hash64(seed, i) >> 40) * 2^-24   (24 bits, exact in float)
+ *   u = (float)(hash64(seed, first + i) >> 40) * 2^-24   (24 bits, exact in float)
+ * (first: the index of element 0 in the whole tensor, when this is a slice of it)
  * satisfies u >= p, so P(drop) = p up to 2^-24. A kept element is scaled by
  * keep = 1.0f / (1.0f - p) (one float division per call); mask[i] is keep
  * or 0.0f and out[i] = inp[i] * mask[i]. p <= 0 copies with mask 1;
  * p >= 1 drops everything. mask may be NULL when no backward will run.
  * ---------------------------------------------------------------------- */
-void dropout_forward(float *out, float *mask, const float *inp, size_t n, float p, uint64_t seed)
+void dropout_forward(float *out, float *mask, const float *inp, size_t n, float p, uint64_t seed, uint64_t first)
 {
     size_t i;
     float keep;
@@ -1513,7 +1514,7 @@ void dropout_forward(float *out, float *mask, const float *inp, size_t n, float 
     }
     keep = p >= 1.0f ? 0.0f : 1.0f / (1.0f - p);
     for (i = 0; i < n; i++) {
-        float u = (float)(hash64(seed, (uint64_t)i) >> 40) * 0x1p-24f;
+        float u = (float)(hash64(seed, first + (uint64_t)i) >> 40) * 0x1p-24f;
         float m = u >= p ? keep : 0.0f;
         if (mask) mask[i] = m;
         out[i] = inp[i] * m;

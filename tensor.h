@@ -180,7 +180,7 @@ void residual_backward(float *da, float *db, const float *dout, size_t n);
 
 /* Inverted dropout. mask[i] = 0 with probability p else 1/(1-p), decided by hash64(seed, i)
  * (counter-based: the mask never depends on computation order). p == 0 copies. */
-void dropout_forward(float *out, float *mask, const float *inp, size_t n, float p, uint64_t seed);
+void dropout_forward(float *out, float *mask, const float *inp, size_t n, float p, uint64_t seed, uint64_t first);
 void dropout_backward(float *dinp, const float *dout, const float *mask, size_t n);
 
 /* Softmax cross-entropy / target log-probabilities, per row of logits (N,V):

@@ -445,6 +445,56 @@ static void train_bytes(Model *m, uint64_t seed, Buf *out) {
     ckpt_serialize(out, m, "test");
 }
 
+/* prompt-like rows: the first half of every other sequence has no target */
+static int masked_next(Batcher *self, int step, int *inputs, int *targets, int B, int T) {
+    Batcher inner = *self;
+    int b, t;
+    inner.next = stream_next;
+    T = stream_next(&inner, step, inputs, targets, B, T);
+    for (b = 0; b < B; b += 2) for (t = 0; t < T / 2; t++) targets[b * T + t] = -1;
+    return T;
+}
+
+static void train_micro_bytes(int tied, int micro_rows, Buf *out) {
+    static const char *text = "the cat sat on the mat. the dog sat on the log. a cat and a dog. ";
+    Config c = small_config(2, tied);
+    TrainConfig t = train_config_default();
+    int tokens[256], i;
+    StreamData sd;
+    Batcher bt;
+    Model m;
+    for (i = 0; i < 256; i++) tokens[i] = (unsigned char)text[i % 65];
+    c.dim = 16; c.vocab_size = 264; c.max_seq_len = 16; c.hidden_dim = 24;
+    memset(&m, 0, sizeof m);
+    m.cfg = c;
+    model_init_buffers(&m);
+    model_init_random(&m, 7);
+    sd.tokens = tokens; sd.n = 256; sd.seed = 7;
+    bt.next = masked_next; bt.ctx = &sd;
+    t.steps = 6; t.batch = 5; t.seq = 16; t.log_every = 0; t.dropout = 0.1f; t.micro_rows = micro_rows;
+    train_model(&m, &t, &bt, "micro");
+    ckpt_serialize(out, &m, "test");
+    model_free(&m);
+}
+
+/* micro-batches give the bytes of one whole-batch forward/backward: with
+ * dropout, target-less rows, tied and untied heads, even and uneven splits */
+static void test_micro_batches(void) {
+    int tied, k, splits[3] = {16, 32, 48}; /* rows: 1, 2 (2+2+1) and 3 (3+2) sequences of 16 */
+    for (tied = 0; tied <= 1; tied++) {
+        Buf whole = {0, 0, 0};
+        train_micro_bytes(tied, 0, &whole);
+        for (k = 0; k < 3; k++) {
+            Buf part = {0, 0, 0};
+            train_micro_bytes(tied, splits[k], &part);
+            CHECK(part.n == whole.n && memcmp(part.p, whole.p, whole.n) == 0,
+                  "micro-batches of %d rows (tied %d) changed the checkpoint", splits[k], tied);
+            free(part.p);
+        }
+        free(whole.p);
+    }
+}
+
 static void test_training_deterministic(void) {
     Model a, b, c;
     Buf ba = {0, 0, 0}, bb = {0, 0, 0}, bc = {0, 0, 0};
@@ -601,6 +651,7 @@ int main(void) {
     RUN(test_training_deterministic);
     RUN(test_checkpoint_refusals);
     RUN(test_checkpoint_stream_load);
+    RUN(test_micro_batches);
     RUN(test_lr_schedule);
     return check_summary();
 }

@@ -671,11 +671,11 @@ static void test_dropout(void) {
     DropCtx ctx;
     size_t i, dropped = 0, bad = 0;
     fill(x, N, 1.0f);
-    dropout_forward(out, mask, x, N, 0.0f, 42);
+    dropout_forward(out, mask, x, N, 0.0f, 42, 0);
     CHECK(memcmp(out, x, N * sizeof(float)) == 0, "p=0 is not the identity");
     for (i = 0; i < N; i++) bad += mask[i] != 1.0f;
     CHECK(bad == 0, "p=0 mask not all ones (%zu)", bad);
-    dropout_forward(out, mask, x, N, p, 42);
+    dropout_forward(out, mask, x, N, p, 42, 0);
     for (i = 0; i < N; i++) {
         if (mask[i] == 0.0f) { dropped++; bad += out[i] != 0.0f; }
         else bad += mask[i] != keep || out[i] != x[i] * keep;
@@ -683,16 +683,18 @@ static void test_dropout(void) {
     frac = (double)dropped / N;  /* sd = sqrt(p(1-p)/N) = 0.0014; 0.01 is 7 sd */
     CHECK(fabs(frac - p) < 0.01, "dropped fraction %g, expected %g", frac, (double)p);
     CHECK(bad == 0, "%zu elements neither 0 nor x/(1-p)", bad);
-    dropout_forward(out2, mask2, x, N, p, 42);
+    dropout_forward(out2, mask2, x, N, p, 42, 0);
     CHECK(memcmp(mask, mask2, N * sizeof(float)) == 0, "same seed gave a different mask");
-    dropout_forward(out2, mask2, x, 1000, p, 42);  /* counter-based: a prefix sees the same mask */
+    dropout_forward(out2, mask2, x, 1000, p, 42, 0);  /* counter-based: a prefix sees the same mask */
     CHECK(memcmp(mask, mask2, 1000 * sizeof(float)) == 0, "mask depends on n");
-    dropout_forward(out2, mask2, x, N, p, 43);
+    dropout_forward(out2, mask2, x + 700, 300, p, 42, 700);  /* and a slice the slice of it */
+    CHECK(memcmp(mask + 700, mask2, 300 * sizeof(float)) == 0, "a slice at index 700 got another mask");
+    dropout_forward(out2, mask2, x, N, p, 43, 0);
     CHECK(memcmp(mask, mask2, N * sizeof(float)) != 0, "a different seed gave the same mask");
     memcpy(out2, x, N * sizeof(float));  /* in place, and without a mask */
-    dropout_forward(out2, NULL, out2, N, p, 42);
+    dropout_forward(out2, NULL, out2, N, p, 42, 0);
     CHECK(memcmp(out, out2, N * sizeof(float)) == 0, "in-place/no-mask dropout differs");
-    dropout_forward(out2, mask2, x, N, 1.0f, 42);
+    dropout_forward(out2, mask2, x, N, 1.0f, 42, 0);
     for (i = 0, bad = 0; i < N; i++) bad += out2[i] != 0.0f || mask2[i] != 0.0f;
     CHECK(bad == 0, "p=1 kept %zu elements", bad);
     fill(g, SMALL, 1.0f);
