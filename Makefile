@@ -30,7 +30,7 @@ CORE_SRC = tensor.c tokenizer.c
 CORE_HDR = tensor.h tokenizer.h
 BUILD = build
 
-.PHONY: all fuzz test-sanitize test test-repro test-torch test-cross test-windows bench bench-detail run clean tiny_models data
+.PHONY: all fuzz test-sanitize test test-repro test-torch test-cross test-windows bench bench-detail bench-llama2c run clean tiny_models data
 
 all: srlm tiny_models/world
 
@@ -98,6 +98,10 @@ bench: $(BUILD)/bench_model
 	@./$(BUILD)/bench_model
 
 # the per-op figures (matmul shapes, attention, norms) and the tokenizer
+# one-sequence decoding beside llama2.c's run.c on the same weights (LLAMA2C_RUN_C=path/to/run.c)
+bench-llama2c: all $(BUILD)/bench_model
+	@sh tests/bench_llama2c.sh
+
 bench-detail: $(BUILD)/bench_ops $(BUILD)/bench_tokenizer
 	@./$(BUILD)/bench_ops && ./$(BUILD)/bench_tokenizer
 

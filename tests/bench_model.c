@@ -109,7 +109,8 @@ static double peak_gflops;
 static void row(const char *what, const char *shape, double toks, double gflops, const char *note) {
     char t[32] = "", g[32] = "", p[32] = "";
     if (toks > 0) snprintf(t, sizeof t, "%.0f", toks);
-    if (gflops > 0) { snprintf(g, sizeof g, "%.1f", gflops); snprintf(p, sizeof p, "%.0f%%", 100.0 * gflops / peak_gflops); }
+    if (gflops > 0) snprintf(g, sizeof g, "%.1f", gflops);
+    if (gflops > 0 && peak_gflops > 0) snprintf(p, sizeof p, "%.0f%%", 100.0 * gflops / peak_gflops);
     printf("| %-28s | %-30s | %9s | %7s | %6s | %s\n", what, shape, t, g, p, note);
     fflush(stdout);
 }
@@ -182,12 +183,34 @@ static void decode_one_row(const char *what, Model *m, const char *shape, int ma
     decoder_free(&d);
 }
 
-int main(void) {
+/* bench_model --decode DIR: only the two one-sequence decode rows, after
+ * saving their random models to DIR/d128.ckpt and DIR/d288.ckpt, for
+ * tests/bench_llama2c.sh to run llama2.c's run.c on the same weights. */
+static int decode_only(const char *dir) {
+    Model m;
+    char path[512];
+    printf("| %-28s | %-30s | %9s | %7s | %6s | %s\n", "workload", "shape", "tok/s", "GFLOP/s", "% peak", "");
+    peak_gflops = 0.0;  /* not measured here: the % column stays empty */
+    model_make(&m, 128, 4, 4, 352, 768, 320);
+    snprintf(path, sizeof path, "%s/d128.ckpt", dir);
+    if (ckpt_save(path, &m, "bench", NULL) != 0) return 1;
+    decode_one_row("decode, 1 sequence (m0)", &m, "d128 L4 H4 F352 V768", 300);
+    model_free(&m);
+    model_make(&m, 288, 6, 6, 768, 768, 320);
+    snprintf(path, sizeof path, "%s/d288.ckpt", dir);
+    if (ckpt_save(path, &m, "bench", NULL) != 0) return 1;
+    decode_one_row("decode, 1 sequence (dim 288)", &m, "d288 L6 H6 F768 V768", 300);
+    model_free(&m);
+    return 0;
+}
+
+int main(int argc, char **argv) {
     Model m;
     Decoder d;
     GenConfig g;
     char note[96];
     int i;
+    if (argc == 3 && strcmp(argv[1], "--decode") == 0) return decode_only(argv[2]);
     printf("srlm bench: one thread, CPU time, best of repeats (%s)\n", "tests/bench_model.c");
     peak_gflops = measure_peak();
     printf("| %-28s | %-30s | %9s | %7s | %6s | %s\n", "workload", "shape", "tok/s", "GFLOP/s", "% peak", "");
