@@ -1067,6 +1067,17 @@ static int ckpt_save(const char *path, const Model *m, const char *meta, char he
  * description of the fault (the caller names the file). meta_out (optional)
  * receives a malloc'd copy of the provenance text. */
 static const char *ckpt_parse_sha(Model *m, const uint8_t *p, size_t n, char **meta_out, uint8_t file_sha[32]);
+
+/* The config in a checkpoint's fixed header (at least CKPT_HEADER_BYTES).
+ * u32 fields above 2^31 become negative ints and fail config_invalid. */
+static Config ckpt_header_config(const uint8_t *h) {
+    Config c;
+    c.dim = (int)le_get_u32(h + 12); c.n_layers = (int)le_get_u32(h + 16); c.n_heads = (int)le_get_u32(h + 20);
+    c.n_kv_heads = (int)le_get_u32(h + 24); c.hidden_dim = (int)le_get_u32(h + 28); c.vocab_size = (int)le_get_u32(h + 32);
+    c.max_seq_len = (int)le_get_u32(h + 36); c.tied = (int)le_get_u32(h + 40);
+    c.rope_theta = le_get_f32(h + 44); c.norm_eps = le_get_f32(h + 48);
+    return c;
+}
 static const char *ckpt_parse(Model *m, const uint8_t *p, size_t n, char **meta_out) {
     return ckpt_parse_sha(m, p, n, meta_out, NULL);
 }
@@ -1091,11 +1102,7 @@ static const char *ckpt_parse_sha(Model *m, const uint8_t *p, size_t n, char **m
         return msg;
     }
     if (n < CKPT_HEADER_BYTES + 4) return "truncated in the header";
-    c.dim = (int)le_get_u32(p + 12); c.n_layers = (int)le_get_u32(p + 16); c.n_heads = (int)le_get_u32(p + 20);
-    c.n_kv_heads = (int)le_get_u32(p + 24); c.hidden_dim = (int)le_get_u32(p + 28); c.vocab_size = (int)le_get_u32(p + 32);
-    c.max_seq_len = (int)le_get_u32(p + 36); c.tied = (int)le_get_u32(p + 40);
-    c.rope_theta = le_get_f32(p + 44); c.norm_eps = le_get_f32(p + 48);
-    /* u32 fields above 2^31 become negative ints and fail the range checks */
+    c = ckpt_header_config(p);
     if (config_invalid(&c)) { snprintf(msg, sizeof msg, "invalid config: %s", config_invalid(&c)); return msg; }
     mlen = le_get_u32(p + CKPT_HEADER_BYTES);
     off = CKPT_HEADER_BYTES + 4;
@@ -1150,10 +1157,7 @@ static int ckpt_read(const char *path, uint8_t **data, size_t *n) {
     got = fread(head, 1, sizeof head, f);
     if (got == sizeof head && memcmp(head, CKPT_MAGIC, 8) == 0 && le_get_u32(head + 8) == CKPT_VERSION) {
         Config c;
-        c.dim = (int)le_get_u32(head + 12); c.n_layers = (int)le_get_u32(head + 16); c.n_heads = (int)le_get_u32(head + 20);
-        c.n_kv_heads = (int)le_get_u32(head + 24); c.hidden_dim = (int)le_get_u32(head + 28); c.vocab_size = (int)le_get_u32(head + 32);
-        c.max_seq_len = (int)le_get_u32(head + 36); c.tied = (int)le_get_u32(head + 40);
-        c.rope_theta = le_get_f32(head + 44); c.norm_eps = le_get_f32(head + 48);
+        c = ckpt_header_config(head);
         if (!config_invalid(&c) && param_count(&c) < SIZE_MAX / 8)
             need += (size_t)le_get_u32(head + CKPT_HEADER_BYTES) + 8 + 4 * param_count(&c) + 32;
     }
@@ -1213,10 +1217,7 @@ static int ckpt_load_stream(Model *m, const char *path, uint8_t file_sha[32]) {
     if (!f) return -1;
     if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) || fread(head, 1, sizeof head, f) != sizeof head ||
         memcmp(head, CKPT_MAGIC, 8) != 0 || le_get_u32(head + 8) != CKPT_VERSION) { fclose(f); return -1; }
-    c.dim = (int)le_get_u32(head + 12); c.n_layers = (int)le_get_u32(head + 16); c.n_heads = (int)le_get_u32(head + 20);
-    c.n_kv_heads = (int)le_get_u32(head + 24); c.hidden_dim = (int)le_get_u32(head + 28); c.vocab_size = (int)le_get_u32(head + 32);
-    c.max_seq_len = (int)le_get_u32(head + 36); c.tied = (int)le_get_u32(head + 40);
-    c.rope_theta = le_get_f32(head + 44); c.norm_eps = le_get_f32(head + 48);
+    c = ckpt_header_config(head);
     mlen = le_get_u32(head + CKPT_HEADER_BYTES);
     if (config_invalid(&c) || param_count(&c) >= SIZE_MAX / 8) { fclose(f); return -1; }
     np = param_count(&c);
