@@ -3,7 +3,8 @@
  * One binary, eleven targets: the target is the name the binary is run as
  * (make fuzz links build/fuzz/NAME to build/fuzz/readers):
  *
- *   ckpt       a checkpoint file (ckpt_read + ckpt_parse, via ckpt_load)
+ *   ckpt       a checkpoint file (via ckpt_load), and the one-pass reader against
+ *              the careful parser (they must accept the same files, same numbers)
  *   tokfile    a tokenizer file (tok_deserialize; a valid one must serialize
  *              back to the same bytes and round-trip text)
  *   tokround   encode/decode with the shipped tokenizer: decode(encode(x)) == x
@@ -188,12 +189,26 @@ static uint8_t *fz_with_checksum(const uint8_t *d, size_t n) {
 }
 
 static void body_ckpt(const uint8_t *d, size_t n) {
-    Model m;
+    Model m, r;
     char hex[65], *path;
-    uint8_t *c = NULL;
+    uint8_t *c = NULL, dg[32];
+    const char *why;
+    int streamed;
     if (n == 0) return;
     if (d[0] & 1) c = fz_with_checksum(d + 1, n - 1);
     path = fz_put("x.ckpt", c ? c : d + 1, n - 1);
+    /* differential: ckpt_load's one-pass reader accepts exactly what the careful
+     * parser accepts, with the same parameters and the same file digest */
+    why = ckpt_parse(&r, c ? c : d + 1, n - 1, NULL);
+    streamed = ckpt_load_stream(&m, path, dg) == 0;
+    if (streamed != (why == NULL)) abort();
+    if (streamed) {
+        uint8_t whole[32];
+        sha256(c ? c : d + 1, n - 1, whole);
+        if (m.n_params != r.n_params || memcmp(m.params, r.params, r.n_params * sizeof(float)) != 0 ||
+            memcmp(dg, whole, 32) != 0) abort();
+        model_free(&m); model_free(&r);
+    }
     free(c);
     ckpt_load(&m, path, hex);
     if (strlen(hex) != 64) abort();
