@@ -1772,18 +1772,21 @@ static void step_and_sample(const Model *m, Decoder *d, const int *rtok, const i
     }
 }
 
-/* Copy one slot's cached keys/values for positions 0..len-1 to another slot. */
-static void decoder_copy_prefix(const Model *m, Decoder *d, int from, int to, int len) {
+/* Copy one slot's cached keys/values for positions lo..len-1 to another slot
+ * (lo a multiple of ATT_BLOCK: the positions below it the slot reads from
+ * elsewhere, Decoder.from/upto). Keys go as whole blocks: the positions past
+ * len in the last one are never read before they are written. */
+static void decoder_copy_prefix(const Model *m, Decoder *d, int from, int to, int lo, int len) {
     const Config *c = &m->cfg;
     size_t Tc = (size_t)d->tcap, hd = (size_t)cfg_head_dim(c), KVC = (size_t)cfg_kv_dim(c), l, h;
-    size_t kfloats = ((size_t)len + ATT_BLOCK - 1) / ATT_BLOCK * hd * ATT_BLOCK; /* whole key blocks: the positions
-                                                      past len in the last one are never read before they are written */
+    size_t k0 = (size_t)lo * hd, kfloats = ((size_t)len + ATT_BLOCK - 1) / ATT_BLOCK * hd * ATT_BLOCK;
+    if (lo >= len) return;
     for (l = 0; l < (size_t)c->n_layers; l++) {
         size_t layer_off = l * (size_t)d->slots * Tc * KVC;
         for (h = 0; h < (size_t)c->n_kv_heads; h++) {
             size_t src = layer_off + (size_t)from * Tc * KVC + h * Tc * hd, dst = layer_off + (size_t)to * Tc * KVC + h * Tc * hd;
-            memcpy(d->kcache + dst, d->kcache + src, kfloats * sizeof(float));
-            memcpy(d->vcache + dst, d->vcache + src, (size_t)len * hd * sizeof(float));
+            memcpy(d->kcache + dst + k0, d->kcache + src + k0, (kfloats - k0) * sizeof(float));
+            memcpy(d->vcache + dst + k0, d->vcache + src + k0, ((size_t)len - (size_t)lo) * hd * sizeof(float));
         }
     }
 }
@@ -1852,18 +1855,19 @@ static void generate(const Model *m, Decoder *d, int n, int *const *prompts, con
             R = 0;
             if (phase == 0)
                 for (i = 1; i < nb; i++) if (shared[i] > 0) {
-                    decoder_copy_prefix(m, d, 0, i, shared[i]);
-                    /* the copy's whole blocks are read from slot 0 itself (the same numbers, still in cache) */
+                    /* the opening's whole blocks are read from slot 0 itself (the same numbers,
+                     * still in the CPU cache); only the rest is copied */
                     d->from[i][0] = 0;
                     d->upto[i][0] = d->upto[i][1] = shared[i] / ATT_BLOCK * ATT_BLOCK;
+                    decoder_copy_prefix(m, d, 0, i, d->upto[i][0], shared[i]);
                 }
         }
         for (i = 0; i < nb; i++)
             if (leader[i] != i) {
                 int l = leader[i];
-                decoder_copy_prefix(m, d, l, i, prompt_len[first + i]);
                 d->from[i][0] = d->from[l][0]; d->upto[i][0] = d->upto[l][0];
                 d->from[i][1] = l; d->upto[i][1] = prompt_len[first + i] / ATT_BLOCK * ATT_BLOCK;
+                decoder_copy_prefix(m, d, l, i, d->upto[i][1], prompt_len[first + i]);
             }
         /* decode: one row per unfinished sequence per step */
         for (;;) {

@@ -1696,8 +1696,7 @@ void attention_row_forward(float *out, float *att, const float *q, const AttCach
             for (part = 0; part < 3; part++) {
                 int s1 = part < 2 ? c->upto[part] : n_ctx;
                 if (s1 > n_ctx) s1 = n_ctx;
-                if (s1 > s0) att_values_range(acc, att, c->v[part] + kvh, hd, s0, s1, i, n);
-                if (s1 > s0) s0 = s1;
+                if (s1 > s0) { att_values_range(acc, att, c->v[part] + kvh, hd, s0, s1, i, n); s0 = s1; }
             }
             for (j = 0; j < n; j++) out[(size_t)h * hd + i + j] = acc[j];
         }
