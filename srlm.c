@@ -650,17 +650,20 @@ static const char *config_invalid(const Config *c) {
  * N = B*T rows; per-layer tensors are stacked with the layer outermost. */
 typedef struct {
     float *x0;      /* (N, C) embeddings */
-    float *rstd1;   /* (L, N) (the norm's output ln1 is not kept: backward recomputes it) */
+    float *rstd1;   /* (L, N) */
+    float *ln1;     /* (L, N, C) the norm's output, when kept (Model.keep; else backward recomputes it) */
     float *q;       /* (L, N, C)   after RoPE */
     float *k;       /* (L, N, KVC) after RoPE */
     float *v;       /* (L, N, KVC) */
     float *atty;    /* (L, N, C) attention output before wo */
     float *mask1;   /* (L, N, C) dropout mask after wo (allocated only when dropout > 0) */
     float *res1;    /* (L, N, C) x + dropout(atty @ wo^T) */
-    float *rstd2;   /* (L, N) (ln2 likewise) */
+    float *rstd2;   /* (L, N) */
+    float *ln2;     /* (L, N, C) likewise */
     float *h1;      /* (L, N, F) gate pre-activation */
     float *h3;      /* (L, N, F) up */
-    /* silu(h1) * h3 is not kept either: backward recomputes it */
+    float *hg;      /* (L, N, F) silu(h1) * h3, likewise */
+    float *att;     /* (L, B, H, T, T) attention probabilities, likewise (attention_forward) */
     float *mask2;   /* (L, N, C) dropout mask after w2 (likewise) */
     float *res2;    /* (L, N, C) block output */
     float *lnf;     /* (N, C) */
@@ -683,7 +686,8 @@ typedef struct {
     float *dproj;   /* (N, C) gradient of a sublayer output before dropout */
     float *dh1, *dh3, *dhg; /* (N, F) */
     float *dlogits; /* (N, V) */
-    float *datt_buf;/* (2, T, T) attention scratch: forward's probabilities, backward's recomputed ones */
+    float *datt_buf;/* (2, T, T) attention scratch: forward's probabilities (not kept), backward's
+                       dscores, and the recomputed probabilities (not kept) */
 } Grads;
 
 typedef struct {
@@ -698,6 +702,7 @@ typedef struct {
     uint64_t dropout_seed;          /* set per step by the trainer */
     int B, T;                       /* shape the activations are allocated for */
     Acts a; float *acts_mem; size_t acts_cap;
+    int keep;                       /* the last forward kept ln1, ln2, hg and att for backward */
     Grads d; float *grads_mem; size_t grads_cap;
     int *pos, *inputs, *targets; size_t rows_cap;
     int has_probs;                  /* forward computed probs/losses */
@@ -731,6 +736,7 @@ static void model_init_buffers(Model *m) {
     m->dropout = 0.0f; m->dropout_seed = 0;
     m->B = m->T = 0; m->acts_mem = NULL; m->grads_mem = NULL; m->pos = m->inputs = m->targets = NULL;
     m->acts_cap = m->grads_cap = m->rows_cap = 0;
+    m->keep = 0;
     m->has_probs = 0;
     m->lm_rows_only = 0; m->rows_t = m->targets_t = NULL; m->n_rows_t = -1;
     m->row0 = 0; m->emb_dx = NULL;
@@ -763,6 +769,13 @@ static void model_free(Model *m) {
     memset(m, 0, sizeof(*m));
 }
 
+/* Values backward would otherwise recompute (the norms' outputs, the gate,
+ * the attention probabilities) are kept when they fit in this many floats:
+ * a training micro-batch of 512 rows at M0's shape needs 3.3M (13 MB).
+ * Recomputing gives the same floats, so the choice never changes a byte; it
+ * saves a third of the attention work and a tenth of a training step. */
+#define KEEP_MAX_FLOATS ((size_t)8 << 20)
+
 /* Carve the activation and gradient-scratch blocks for a (B, T) batch. The
  * blocks only grow: a smaller batch reuses them, so SFT batches of varying
  * length cost no allocation. */
@@ -773,15 +786,18 @@ static void model_alloc_acts(Model *m, int B, int T) {
     size_t total, gtotal, off = 0;
     float *base;
     if (T > c->max_seq_len) die("sequence length %d exceeds the model's max_seq_len %d", T, c->max_seq_len);
-    /* Not kept, to bound memory (the floats are the same either way): the attention
-     * probabilities (recomputed per head in backward: attention_*_lean), the norms' outputs
-     * ln1, ln2 and the gate's silu(h1)*h3 (recomputed by the same functions in backward),
-     * dropout masks when there is no dropout, and in training the probabilities beside their
-     * logits. */
+    /* Not kept, to bound memory (the floats are the same either way): dropout masks when
+     * there is no dropout, in training the probabilities beside their logits, and, unless
+     * a model with gradients fits them in KEEP_MAX_FLOATS, the attention probabilities
+     * (recomputed per head in backward: attention_*_lean), the norms' outputs ln1, ln2
+     * and the gate's silu(h1)*h3 (recomputed by the same functions in backward). */
     size_t NM = m->dropout > 0.0f ? L*N*C : 0, NP = m->lm_rows_only ? 0 : N*V;
-    (void)H;
-    total = N*C + L*N + L*N*C + 2*L*N*KVC + L*N*C + NM + L*N*C
-          + L*N + 2*L*N*F + NM + L*N*C + N*C + N + N*V + NP + N + N*C + N;
+    size_t NA = L * (size_t)B * H * (size_t)T * (size_t)T;
+    m->keep = m->grads && 2*L*N*C + L*N*F + NA <= KEEP_MAX_FLOATS;
+    size_t NL = m->keep ? L*N*C : 0, NG = m->keep ? L*N*F : 0;
+    if (!m->keep) NA = 0;
+    total = N*C + L*N + NL + L*N*C + 2*L*N*KVC + L*N*C + NM + L*N*C
+          + L*N + NL + 2*L*N*F + NG + NA + NM + L*N*C + N*C + N + N*V + NP + N + N*C + N;
     gtotal = 6*N*C + 3*N*KVC + 3*N*F + N*V + 2*(size_t)T*(size_t)T;
     if (total > m->acts_cap) {
         free(m->acts_mem);
@@ -804,9 +820,9 @@ static void model_alloc_acts(Model *m, int B, int T) {
     }
     base = m->acts_mem;
 #define CARVE(field, count) do { m->a.field = base + off; off += (count); } while (0)
-    CARVE(x0, N*C); CARVE(rstd1, L*N); CARVE(q, L*N*C); CARVE(k, L*N*KVC); CARVE(v, L*N*KVC);
+    CARVE(x0, N*C); CARVE(rstd1, L*N); CARVE(ln1, NL); CARVE(q, L*N*C); CARVE(k, L*N*KVC); CARVE(v, L*N*KVC);
     CARVE(atty, L*N*C); CARVE(mask1, NM); CARVE(res1, L*N*C);
-    CARVE(rstd2, L*N); CARVE(h1, L*N*F); CARVE(h3, L*N*F);
+    CARVE(rstd2, L*N); CARVE(ln2, NL); CARVE(h1, L*N*F); CARVE(h3, L*N*F); CARVE(hg, NG); CARVE(att, NA);
     CARVE(mask2, NM); CARVE(res2, L*N*C); CARVE(lnf, N*C); CARVE(rstdf, N); CARVE(logits, N*V);
     CARVE(probs, NP); CARVE(losses, N); CARVE(lnf_t, N*C); CARVE(loss_t, N);
     if (!NP) m->a.probs = m->a.logits;
@@ -855,8 +871,10 @@ static void model_forward(Model *m, const int *inputs, const int *targets, int B
         float *mask1 = use_dropout ? a->mask1 + l * NC : NULL, *res1 = a->res1 + l * NC;
         float *rstd2 = a->rstd2 + (size_t)l * N;
         float *h1 = a->h1 + l * NF, *h3 = a->h3 + l * NF;
-        /* one layer's values backward recomputes, in gradient scratch that is free until then */
-        float *ln1 = m->d.dln, *ln2 = m->d.dln, *hg = m->d.dh1;
+        /* values backward uses: kept, or (not kept, backward recomputes them) in gradient
+         * scratch that is free until then */
+        float *ln1 = m->keep ? a->ln1 + l * NC : m->d.dln, *ln2 = m->keep ? a->ln2 + l * NC : m->d.dln;
+        float *hg = m->keep ? a->hg + l * NF : m->d.dh1;
         float *mask2 = use_dropout ? a->mask2 + l * NC : NULL, *res2 = a->res2 + l * NC;
         float *proj = m->d.dproj; /* scratch for a sublayer's output before the residual add */
 
@@ -867,7 +885,8 @@ static void model_forward(Model *m, const int *inputs, const int *targets, int B
         matmul_forward(v, ln1, w->wv + (size_t)l * KVC * C, N, C, KVC);
         rope_forward(q, q, m->pos, m->rope_cos, m->rope_sin, N, H, hd);
         rope_forward(k, k, m->pos, m->rope_cos, m->rope_sin, N, KVH, hd);
-        attention_forward_lean(atty, m->d.datt_buf, q, k, v, B, T, H, KVH, hd);
+        if (m->keep) attention_forward(atty, a->att + (size_t)l * B * H * T * T, q, k, v, B, T, H, KVH, hd);
+        else attention_forward_lean(atty, m->d.datt_buf, q, k, v, B, T, H, KVH, hd);
         matmul_forward(proj, atty, w->wo + (size_t)l * C * C, N, C, C);
         if (use_dropout) dropout_forward(proj, mask1, proj, NC, m->dropout, hash64(m->dropout_seed, (uint64_t)(2 * l)), first);
         residual_forward(res1, x, proj, NC);
@@ -951,9 +970,10 @@ static void model_backward(Model *m, const float *dlosses, int training) {
         float *atty = a->atty + l * NC;
         float *res1 = a->res1 + l * NC, *rstd2 = a->rstd2 + (size_t)l * N;
         float *h1 = a->h1 + l * NF, *h3 = a->h3 + l * NF;
-        /* recomputed by the forward's own calls (the same floats; rstd is rewritten unchanged),
-         * each into a scratch buffer that is free while it is needed */
-        float *hg = d->dh1, *ln2 = d->datty, *ln1 = d->datty;
+        /* kept by forward, or recomputed by the forward's own calls (the same floats; rstd is
+         * rewritten unchanged), each into a scratch buffer that is free while it is needed */
+        float *hg = m->keep ? a->hg + l * NF : d->dh1;
+        float *ln2 = m->keep ? a->ln2 + l * NC : d->datty, *ln1 = m->keep ? a->ln1 + l * NC : d->datty;
         const float *dsub; /* gradient of the sublayer output before dropout */
 
         /* feed-forward block: res2 = res1 + dropout(hg @ w2^T); d->dx holds dres2 */
@@ -964,13 +984,13 @@ static void model_backward(Model *m, const float *dlosses, int training) {
         } else {
             dsub = d->dx;
         }
-        swiglu_forward(hg, h1, h3, NF);
+        if (!m->keep) swiglu_forward(hg, h1, h3, NF);
         memset(d->dhg, 0, NF * sizeof(float));
         matmul_backward(d->dhg, g->w2 + (size_t)l * C * F, dsub, hg, w->w2 + (size_t)l * C * F, N, F, C);
         memset(d->dh1, 0, NF * sizeof(float));
         memset(d->dh3, 0, NF * sizeof(float));
         swiglu_backward(d->dh1, d->dh3, d->dhg, h1, h3, NF);
-        rmsnorm_forward(ln2, rstd2, res1, w->ffn_norm + (size_t)l * C, N, C, c->norm_eps);
+        if (!m->keep) rmsnorm_forward(ln2, rstd2, res1, w->ffn_norm + (size_t)l * C, N, C, c->norm_eps);
         memset(d->dln, 0, NC * sizeof(float));
         matmul_backward(d->dln, g->w1 + (size_t)l * F * C, d->dh1, ln2, w->w1 + (size_t)l * F * C, N, C, F);
         matmul_backward(d->dln, g->w3 + (size_t)l * F * C, d->dh3, ln2, w->w3 + (size_t)l * F * C, N, C, F);
@@ -990,12 +1010,16 @@ static void model_backward(Model *m, const float *dlosses, int training) {
         memset(d->dqr, 0, NC * sizeof(float));
         memset(d->dkr, 0, NK * sizeof(float));
         memset(d->dv, 0, NK * sizeof(float));
-        attention_backward_lean(d->dqr, d->dkr, d->dv, d->datt_buf, d->datty, q, k, v, B, T, H, KVH, hd);
+        if (m->keep)
+            attention_backward(d->dqr, d->dkr, d->dv, d->datt_buf, d->datty, a->att + (size_t)l * B * H * T * T,
+                               q, k, v, B, T, H, KVH, hd);
+        else
+            attention_backward_lean(d->dqr, d->dkr, d->dv, d->datt_buf, d->datty, q, k, v, B, T, H, KVH, hd);
         memset(d->dq, 0, NC * sizeof(float));
         memset(d->dk, 0, NK * sizeof(float));
         rope_backward(d->dq, d->dqr, m->pos, m->rope_cos, m->rope_sin, N, H, hd);
         rope_backward(d->dk, d->dkr, m->pos, m->rope_cos, m->rope_sin, N, KVH, hd);
-        rmsnorm_forward(ln1, rstd1, x_in, w->attn_norm + (size_t)l * C, N, C, c->norm_eps);
+        if (!m->keep) rmsnorm_forward(ln1, rstd1, x_in, w->attn_norm + (size_t)l * C, N, C, c->norm_eps);
         memset(d->dln, 0, NC * sizeof(float));
         matmul_backward(d->dln, g->wq + (size_t)l * C * C, d->dq, ln1, w->wq + (size_t)l * C * C, N, C, C);
         matmul_backward(d->dln, g->wk + (size_t)l * KVC * C, d->dk, ln1, w->wk + (size_t)l * KVC * C, N, C, KVC);
