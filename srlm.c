@@ -775,6 +775,7 @@ static void model_free(Model *m) {
  * Recomputing gives the same floats, so the choice never changes a byte; it
  * saves a third of the attention work and a tenth of a training step. */
 #define KEEP_MAX_FLOATS ((size_t)8 << 20)
+static size_t keep_max_floats = KEEP_MAX_FLOATS;  /* tests set 0 to check the recomputing path */
 
 /* Carve the activation and gradient-scratch blocks for a (B, T) batch. The
  * blocks only grow: a smaller batch reuses them, so SFT batches of varying
@@ -793,7 +794,7 @@ static void model_alloc_acts(Model *m, int B, int T) {
      * and the gate's silu(h1)*h3 (recomputed by the same functions in backward). */
     size_t NM = m->dropout > 0.0f ? L*N*C : 0, NP = m->lm_rows_only ? 0 : N*V;
     size_t NA = L * (size_t)B * H * (size_t)T * (size_t)T;
-    m->keep = m->grads && 2*L*N*C + L*N*F + NA <= KEEP_MAX_FLOATS;
+    m->keep = m->grads && 2*L*N*C + L*N*F + NA <= keep_max_floats;
     size_t NL = m->keep ? L*N*C : 0, NG = m->keep ? L*N*F : 0;
     if (!m->keep) NA = 0;
     total = N*C + L*N + NL + L*N*C + 2*L*N*KVC + L*N*C + NM + L*N*C
@@ -948,16 +949,15 @@ static void model_backward(Model *m, const float *dlosses, int training) {
         for (j = 0; j < nt; j++) a->loss_t[j] = dlosses[m->rows_t[j]];
         memset(d->dlogits, 0, (size_t)nt * V * sizeof(float));
         softmax_crossentropy_backward(d->dlogits, a->loss_t, a->probs, m->targets_t, nt, V);
-        memset(d->dq, 0, (size_t)nt * C * sizeof(float)); /* dq is free until the attention block */
-        matmul_backward(d->dq, g->output, d->dlogits, a->lnf_t, w->output, nt, C, V);
+        /* dq is free until the attention block */
+        matmul_backward_set(d->dq, g->output, d->dlogits, a->lnf_t, w->output, nt, C, V);
         memset(d->dln, 0, NC * sizeof(float));
         for (j = 0; j < nt; j++)
             memcpy(d->dln + (size_t)m->rows_t[j] * C, d->dq + (size_t)j * C, (size_t)C * sizeof(float));
     } else {
         memset(d->dlogits, 0, (size_t)N * V * sizeof(float));
         softmax_crossentropy_backward(d->dlogits, dlosses, a->probs, m->targets, N, V);
-        memset(d->dln, 0, NC * sizeof(float));
-        matmul_backward(d->dln, g->output, d->dlogits, a->lnf, w->output, N, C, V);
+        matmul_backward_set(d->dln, g->output, d->dlogits, a->lnf, w->output, N, C, V);
     }
     memset(d->dx, 0, NC * sizeof(float));
     rmsnorm_backward(d->dx, g->final_norm, d->dln, c->n_layers ? a->res2 + (size_t)(c->n_layers - 1) * NC : a->x0,
@@ -985,14 +985,12 @@ static void model_backward(Model *m, const float *dlosses, int training) {
             dsub = d->dx;
         }
         if (!m->keep) swiglu_forward(hg, h1, h3, NF);
-        memset(d->dhg, 0, NF * sizeof(float));
-        matmul_backward(d->dhg, g->w2 + (size_t)l * C * F, dsub, hg, w->w2 + (size_t)l * C * F, N, F, C);
+        matmul_backward_set(d->dhg, g->w2 + (size_t)l * C * F, dsub, hg, w->w2 + (size_t)l * C * F, N, F, C);
         memset(d->dh1, 0, NF * sizeof(float));
         memset(d->dh3, 0, NF * sizeof(float));
         swiglu_backward(d->dh1, d->dh3, d->dhg, h1, h3, NF);
         if (!m->keep) rmsnorm_forward(ln2, rstd2, res1, w->ffn_norm + (size_t)l * C, N, C, c->norm_eps);
-        memset(d->dln, 0, NC * sizeof(float));
-        matmul_backward(d->dln, g->w1 + (size_t)l * F * C, d->dh1, ln2, w->w1 + (size_t)l * F * C, N, C, F);
+        matmul_backward_set(d->dln, g->w1 + (size_t)l * F * C, d->dh1, ln2, w->w1 + (size_t)l * F * C, N, C, F);
         matmul_backward(d->dln, g->w3 + (size_t)l * F * C, d->dh3, ln2, w->w3 + (size_t)l * F * C, N, C, F);
         /* dres1 = dres2 (the skip path) + the norm's contribution: accumulate in place */
         rmsnorm_backward(d->dx, g->ffn_norm + (size_t)l * C, d->dln, res1, w->ffn_norm + (size_t)l * C, rstd2, N, C);
@@ -1005,8 +1003,7 @@ static void model_backward(Model *m, const float *dlosses, int training) {
         } else {
             dsub = d->dx;
         }
-        memset(d->datty, 0, NC * sizeof(float));
-        matmul_backward(d->datty, g->wo + (size_t)l * C * C, dsub, atty, w->wo + (size_t)l * C * C, N, C, C);
+        matmul_backward_set(d->datty, g->wo + (size_t)l * C * C, dsub, atty, w->wo + (size_t)l * C * C, N, C, C);
         memset(d->dqr, 0, NC * sizeof(float));
         memset(d->dkr, 0, NK * sizeof(float));
         memset(d->dv, 0, NK * sizeof(float));
@@ -1020,8 +1017,7 @@ static void model_backward(Model *m, const float *dlosses, int training) {
         rope_backward(d->dq, d->dqr, m->pos, m->rope_cos, m->rope_sin, N, H, hd);
         rope_backward(d->dk, d->dkr, m->pos, m->rope_cos, m->rope_sin, N, KVH, hd);
         if (!m->keep) rmsnorm_forward(ln1, rstd1, x_in, w->attn_norm + (size_t)l * C, N, C, c->norm_eps);
-        memset(d->dln, 0, NC * sizeof(float));
-        matmul_backward(d->dln, g->wq + (size_t)l * C * C, d->dq, ln1, w->wq + (size_t)l * C * C, N, C, C);
+        matmul_backward_set(d->dln, g->wq + (size_t)l * C * C, d->dq, ln1, w->wq + (size_t)l * C * C, N, C, C);
         matmul_backward(d->dln, g->wk + (size_t)l * KVC * C, d->dk, ln1, w->wk + (size_t)l * KVC * C, N, C, KVC);
         matmul_backward(d->dln, g->wv + (size_t)l * KVC * C, d->dv, ln1, w->wv + (size_t)l * KVC * C, N, C, KVC);
         rmsnorm_backward(d->dx, g->attn_norm + (size_t)l * C, d->dln, x_in, w->attn_norm + (size_t)l * C, rstd1, N, C);

@@ -815,21 +815,23 @@ double sum_squares(const float *x, size_t n)
  * range modes below let row r sum over only part of k (causal attention).
  *
  * How it is fast without changing any output's order:
- *  - a panel of B (up to MM_KC rows of k by MM_OB columns of j) is copied
- *    into a small contiguous static buffer, so the inner loop reads B with
- *    unit stride whatever the original layout;
- *  - a register tile of MM_RB rows x MM_OB columns keeps its partial sums in
+ *  - a panel of B (MM_OB = 16 columns of j, or on AVX 32 or 48, by as many
+ *    rows of k as fill MM_PANEL_FLOATS) is copied into a small contiguous
+ *    static buffer, so the inner loop reads B with unit stride whatever the
+ *    original layout;
+ *  - a register tile of rows x panel columns keeps its partial sums in
  *    registers; the inner loop "acc[j] += a * b[j]" is independent across
- *    j. The plain C tile (4 rows, local arrays with a fixed trip count) is
- *    what compilers vectorise on any target; on AVX machines without
- *    AVX-512 a 5-row tile written with AVX intrinsics replaces it: gcc spills
- *    the plain tile's 16-float arrays when a vector holds only 8, and the
- *    intrinsics do exactly the same float multiply, then add (no FMA);
+ *    j. The plain C tile (4 rows x 16, local arrays with a fixed trip count)
+ *    is what compilers vectorise on any target; on AVX machines without
+ *    AVX-512 tiles written with AVX intrinsics replace it (5 x 16, 3 x 32,
+ *    2 x 48): gcc spills the plain tile's 16-float arrays when a vector holds
+ *    only 8, and the intrinsics do exactly the same float multiply, then add
+ *    (no FMA);
  *  - the first k chunk of an output that is not accumulated into starts its
  *    sums from 0.0f in the registers (what memset-then-add would load), so
  *    outputs need no separate zeroing pass;
  *  - k is cut into chunks and a row's k-range into pieces (a one-row prefix,
- *    a shared MM_RB-row middle, a one-row suffix); between pieces the partial
+ *    a shared middle for the tile's rows, a one-row suffix); between pieces the partial
  *    sum is stored to C and reloaded: the float stored is the float
  *    reloaded, so every output still sees the same sequence of roundings.
  * Tiles at the right and bottom edges run the same per-output arithmetic one
@@ -838,13 +840,17 @@ double sum_squares(const float *x, size_t n)
 #if defined(__AVX__) && !defined(__AVX512F__)
 #define MM_AVX 1
 #include <immintrin.h>
-#define MM_RB 5    /* rows of C per register tile: 10 of the 16 AVX registers hold sums */
+#define MM_RB 5    /* rows of C per register tile of a 16-column panel: 10 of the 16 AVX registers hold sums */
+#define MM_OB_MAX 48 /* widest panel: 2 rows x 48 columns = 12 registers of sums */
+#define MM_PANEL_FLOATS 6144 /* 24 KiB: 384 k-steps of 16 columns, 192 of 32, 128 of 48; L1-resident */
 #else
 #define MM_AVX 0
 #define MM_RB 4    /* rows of C per register tile */
+#define MM_OB_MAX 16
+#define MM_PANEL_FLOATS 4096 /* 16 KiB: 256 k-steps of 16 columns, L1-resident */
 #endif
-#define MM_OB 16   /* columns of C per register tile: 4 SSE / 2 AVX / 1 AVX-512 vector */
-#define MM_KC 256  /* contraction steps packed at once: the panel is 16 KiB, L1-resident */
+#define MM_OB 16   /* columns of C per panel (and per register tile): 4 SSE / 2 AVX / 1 AVX-512 vector;
+                      the packed weights of matmul_pack always use this width */
 
 enum {
     MM_ALL_K,       /* row r sums k = 0..K-1 */
@@ -854,10 +860,25 @@ enum {
     MM_K_FROM_ROW   /* row r sums k = r..K-1   (attention transposed: t >= s) */
 };
 
-static float mm_panel[MM_KC * MM_OB]; /* single-threaded program: one shared scratch panel */
+static float mm_panel[MM_PANEL_FLOATS]; /* single-threaded program: one shared scratch panel */
 
 /* A strided view of a matrix: element [i][k] is at p[i*row + k*col]. */
 typedef struct { const float *p; size_t row, col; } MatView;
+
+/* Panel width for the columns from j0 on, rem = J - j0 of them: MM_OB, or on AVX
+ * the widest of 48, 32, 16 that rem fills (only a last panel of 16 can be
+ * partial, zero-padded). Per k-step a tile issues one broadcast of A per row; a
+ * wider tile needs fewer rows for the same registers, so fewer broadcasts per
+ * product: 2 x 48 runs ~1.2x the rate of 5 x 16 here (Zen 2: a broadcast takes a
+ * slot of the four the vector unit accepts per cycle). */
+static int mm_panel_width(int rem)
+{
+    if (!MM_AVX) return MM_OB;
+    return rem >= 48 ? 48 : rem >= 32 ? 32 : MM_OB;
+}
+
+/* rows of C per register tile of a panel pw columns wide */
+static int mm_tile_rows(int pw) { return pw == 48 ? 2 : pw == 32 ? 3 : MM_RB; }
 
 #if !MM_AVX
 /* Rows 0..3 x MM_OB columns of c (row stride ldc) += A[0..3][k] * panel[k] for k in [ka, kb);
@@ -898,134 +919,201 @@ static void mm_tile4(float *c, size_t ldc, const float *a, size_t a_row, size_t 
 #endif
 
 #if MM_AVX
-/* The same arithmetic as mm_tile4 for 5 rows, with AVX intrinsics: each row's 16 sums are two
- * 8-float registers, and every step is one float multiply then one add per output
- * (_mm256_mul_ps, _mm256_add_ps: the products and sums mm_tile4 rounds, in its order).
- * Rows are given as pointers (c[r]: 16 outputs, a[r]: A[r][0] of the chunk), so a tile at the
- * bottom edge can fill its missing rows with a scratch row instead of running row by row. */
-#define MM_AVX_ROW(r) \
-    __m256 lo##r = zero ? _mm256_setzero_ps() : _mm256_loadu_ps(c[r]); \
-    __m256 hi##r = zero ? _mm256_setzero_ps() : _mm256_loadu_ps(c[r] + 8); \
-    const float *a##r = a[r];
-#define MM_AVX_STEP(r) do { \
-        __m256 x = _mm256_broadcast_ss(a##r + ak); \
-        lo##r = _mm256_add_ps(lo##r, _mm256_mul_ps(x, b0)); \
-        hi##r = _mm256_add_ps(hi##r, _mm256_mul_ps(x, b1)); \
-    } while (0)
-#define MM_AVX_STORE(r) do { _mm256_storeu_ps(c[r], lo##r); _mm256_storeu_ps(c[r] + 8, hi##r); } while (0)
-static void mm_tile5_avx(float *const *c, const float *const *a, size_t a_col, const float *panel, int ka, int kb,
-                         int zero)
+/* The same arithmetic as mm_tile4 with AVX intrinsics, in three shapes: rows x
+ * 8-float vectors of sums = 5 x 2 (16 columns), 3 x 4 (32) and 2 x 6 (48).
+ * Every step is one float multiply then one add per output (_mm256_mul_ps,
+ * _mm256_add_ps: the products and sums mm_tile4 rounds, in its order; no FMA).
+ * Rows are given as pointers (c[r]: the row's outputs, a[r]: A[r][0] of the
+ * chunk), so a tile at the bottom edge can fill its missing rows with a scratch
+ * row instead of running row by row. s<r><i> is row r's vector i. */
+#define MM_LD(r, i) __m256 s##r##i = zero ? _mm256_setzero_ps() : _mm256_loadu_ps(c[r] + 8 * (i));
+#define MM_MA(r, i) s##r##i = _mm256_add_ps(s##r##i, _mm256_mul_ps(x##r, _mm256_loadu_ps(b + 8 * (i))));
+#define MM_ST(r, i) _mm256_storeu_ps(c[r] + 8 * (i), s##r##i);
+#define MM_X(r) __m256 x##r = _mm256_broadcast_ss(a[r] + ak);
+#define MM_ROW2(M, r) M(r, 0) M(r, 1)
+#define MM_ROW4(M, r) M(r, 0) M(r, 1) M(r, 2) M(r, 3)
+#define MM_ROW6(M, r) M(r, 0) M(r, 1) M(r, 2) M(r, 3) M(r, 4) M(r, 5)
+static void mm_tile5x16_avx(float *const *c, const float *const *a, size_t a_col, const float *panel, int ka, int kb,
+                            int zero)
 {
-    MM_AVX_ROW(0) MM_AVX_ROW(1) MM_AVX_ROW(2) MM_AVX_ROW(3) MM_AVX_ROW(4)
+    MM_ROW2(MM_LD, 0) MM_ROW2(MM_LD, 1) MM_ROW2(MM_LD, 2) MM_ROW2(MM_LD, 3) MM_ROW2(MM_LD, 4)
     int k;
     for (k = ka; k < kb; k++) {
-        const float *b = panel + (size_t)k * MM_OB;
-        __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
+        const float *b = panel + (size_t)k * 16;
         size_t ak = (size_t)k * a_col;
-        MM_AVX_STEP(0); MM_AVX_STEP(1); MM_AVX_STEP(2); MM_AVX_STEP(3); MM_AVX_STEP(4);
+        MM_X(0) MM_X(1) MM_X(2) MM_X(3) MM_X(4)
+        MM_ROW2(MM_MA, 0) MM_ROW2(MM_MA, 1) MM_ROW2(MM_MA, 2) MM_ROW2(MM_MA, 3) MM_ROW2(MM_MA, 4)
     }
-    MM_AVX_STORE(0); MM_AVX_STORE(1); MM_AVX_STORE(2); MM_AVX_STORE(3); MM_AVX_STORE(4);
+    MM_ROW2(MM_ST, 0) MM_ROW2(MM_ST, 1) MM_ROW2(MM_ST, 2) MM_ROW2(MM_ST, 3) MM_ROW2(MM_ST, 4)
+}
+static void mm_tile3x32_avx(float *const *c, const float *const *a, size_t a_col, const float *panel, int ka, int kb,
+                            int zero)
+{
+    MM_ROW4(MM_LD, 0) MM_ROW4(MM_LD, 1) MM_ROW4(MM_LD, 2)
+    int k;
+    for (k = ka; k < kb; k++) {
+        const float *b = panel + (size_t)k * 32;
+        size_t ak = (size_t)k * a_col;
+        MM_X(0) MM_X(1) MM_X(2)
+        MM_ROW4(MM_MA, 0) MM_ROW4(MM_MA, 1) MM_ROW4(MM_MA, 2)
+    }
+    MM_ROW4(MM_ST, 0) MM_ROW4(MM_ST, 1) MM_ROW4(MM_ST, 2)
+}
+static void mm_tile2x48_avx(float *const *c, const float *const *a, size_t a_col, const float *panel, int ka, int kb,
+                            int zero)
+{
+    MM_ROW6(MM_LD, 0) MM_ROW6(MM_LD, 1)
+    int k;
+    for (k = ka; k < kb; k++) {
+        const float *b = panel + (size_t)k * 48;
+        size_t ak = (size_t)k * a_col;
+        MM_X(0) MM_X(1)
+        MM_ROW6(MM_MA, 0) MM_ROW6(MM_MA, 1)
+    }
+    MM_ROW6(MM_ST, 0) MM_ROW6(MM_ST, 1)
 }
 
-/* mm_tile5_avx on rows ct, ct + ldc, ... (at, at + a_row, ...): the first rows of them are real;
- * the others compute row 0's sums again into a scratch row that is dropped. */
-static void mm_tile_rb(float *ct, size_t ldc, const float *at, size_t a_row, size_t a_col, int rows,
-                       const float *panel, int ka, int kb, int zero)
+/* Register tiles for a panel pw columns wide down a strip of rows ct, ct + ldc, ... (A rows
+ * at, at + a_row, ...): returns the rows done, all of them. A short last tile is filled up
+ * with scratch rows that compute row 0's sums again and are dropped. One call per strip, not
+ * per tile: at 2 rows a tile, the call and set-up of each tile cost ~5% of training. */
+static int mm_strip(float *ct, size_t ldc, const float *at, size_t a_row, size_t a_col, int rows, int pw,
+                    const float *panel, int ka, int kb, int zero)
 {
-    float pad[MM_OB] = {0.0f}, *c[MM_RB];
+    float pad[MM_OB_MAX] = {0.0f}, *c[MM_RB];
     const float *a[MM_RB];
-    int r;
-    for (r = 0; r < MM_RB; r++) {
-        c[r] = r < rows ? ct + (size_t)r * ldc : pad;
-        a[r] = r < rows ? at + (size_t)r * a_row : at;
+    int rb = mm_tile_rows(pw), r0, r;
+    for (r0 = 0; r0 < rows; r0 += rb) {
+        for (r = 0; r < rb; r++) {
+            c[r] = r0 + r < rows ? ct + (size_t)(r0 + r) * ldc : pad;
+            a[r] = r0 + r < rows ? at + (size_t)(r0 + r) * a_row : at;
+        }
+        if (pw == 48) mm_tile2x48_avx(c, a, a_col, panel, ka, kb, zero);
+        else if (pw == 32) mm_tile3x32_avx(c, a, a_col, panel, ka, kb, zero);
+        else mm_tile5x16_avx(c, a, a_col, panel, ka, kb, zero);
     }
-    mm_tile5_avx(c, a, a_col, panel, ka, kb, zero);
+    return rows;
 }
 #else
-static void mm_tile_rb(float *ct, size_t ldc, const float *at, size_t a_row, size_t a_col, int rows,
-                       const float *panel, int ka, int kb, int zero)
+/* Register tiles of MM_RB rows down a strip (see above): returns the rows done, the whole
+ * tiles; the caller runs the rest row by row. */
+static int mm_strip(float *ct, size_t ldc, const float *at, size_t a_row, size_t a_col, int rows, int pw,
+                    const float *panel, int ka, int kb, int zero)
 {
-    (void)rows;  /* always MM_RB: short tiles go row by row */
-    mm_tile4(ct, ldc, at, a_row, a_col, panel, ka, kb, zero);
+    int r0;
+    (void)pw;  /* always MM_OB */
+    for (r0 = 0; r0 + MM_RB <= rows; r0 += MM_RB)
+        mm_tile4(ct + (size_t)r0 * ldc, ldc, at + (size_t)r0 * a_row, a_row, a_col, panel, ka, kb, zero);
+    return r0;
 }
 #endif
 
-/* One row: the same arithmetic as one row of mm_tile4. */
-static void mm_tile1(float *c, const float *a, size_t a_col, const float *panel, int ka, int kb)
+/* One row, w (a constant where it is inlined) columns: the same arithmetic as one row of
+ * the tiles. */
+static inline void mm_row_w(float *c, const float *a, size_t a_col, const float *panel, int ka, int kb, int w)
 {
-    float acc[MM_OB];
+    float acc[MM_OB_MAX];
     int j, k;
-    for (j = 0; j < MM_OB; j++) acc[j] = c[j];
+    for (j = 0; j < w; j++) acc[j] = c[j];
     for (k = ka; k < kb; k++) {
-        const float *b = panel + (size_t)k * MM_OB;
+        const float *b = panel + (size_t)k * w;
         float x = a[(size_t)k * a_col];
-        for (j = 0; j < MM_OB; j++) acc[j] += x * b[j];
+        for (j = 0; j < w; j++) acc[j] += x * b[j];
     }
-    for (j = 0; j < MM_OB; j++) c[j] = acc[j];
+    for (j = 0; j < w; j++) c[j] = acc[j];
+}
+static void mm_tile1(float *c, const float *a, size_t a_col, const float *panel, int pw, int ka, int kb)
+{
+    if (MM_AVX && pw == 48) mm_row_w(c, a, a_col, panel, ka, kb, 48);
+    else if (MM_AVX && pw == 32) mm_row_w(c, a, a_col, panel, ka, kb, 32);
+    else mm_row_w(c, a, a_col, panel, ka, kb, MM_OB);
 }
 
 /* the k-range row r sums over, intersected with the chunk [k0, k1) */
 static int mm_klo(int mode, int r, int k0) { return mode == MM_K_FROM_ROW && r > k0 ? r : k0; }
 static int mm_khi(int mode, int r, int k1) { return mode == MM_K_UPTO_ROW && r + 1 < k1 ? r + 1 : k1; }
 
-/* One tile of rows r0..r0+rows-1, columns j0..j0+cols-1, chunk [k0, k1) packed in mm_panel.
- * zero: this chunk starts every row's sums (from 0.0f; never with MM_K_FROM_ROW). */
-static void mm_tile(float *c, size_t ldc, MatView a, const float *panel, int mode, int r0, int rows, int j0, int cols,
-                    int k0, int k1, int zero)
+/* One tile of rows r0..r0+rows-1, columns j0..j0+cols-1, chunk [k0, k1) packed in a panel
+ * pw columns wide. zero: this chunk starts every row's sums (from 0.0f; never with
+ * MM_K_FROM_ROW). */
+static void mm_tile(float *c, size_t ldc, MatView a, const float *panel, int pw, int mode, int r0, int rows, int j0,
+                    int cols, int k0, int k1, int zero)
 {
     float *ct = c + (size_t)r0 * ldc + j0;
     const float *at = a.p + (size_t)r0 * a.row + (size_t)k0 * a.col;
     int lo_max = mm_klo(mode, r0 + rows - 1, k0), hi_min = mm_khi(mode, r0, k1), r, j;
-    if ((rows == MM_RB || MM_AVX) && cols == MM_OB && lo_max < hi_min) {
+    if ((rows == mm_tile_rows(pw) || MM_AVX) && cols == pw && lo_max < hi_min) {
         /* each row: its own prefix [lo, lo_max), the shared middle, its own suffix [hi_min, hi) */
         for (r = 0; r < rows; r++) {
             int lo = mm_klo(mode, r0 + r, k0);
-            if (lo < lo_max) mm_tile1(ct + (size_t)r * ldc, at + (size_t)r * a.row, a.col, panel, lo - k0, lo_max - k0);
+            if (lo < lo_max) mm_tile1(ct + (size_t)r * ldc, at + (size_t)r * a.row, a.col, panel, pw, lo - k0, lo_max - k0);
         }
-        mm_tile_rb(ct, ldc, at, a.row, a.col, rows, panel, lo_max - k0, hi_min - k0, zero);
+        mm_strip(ct, ldc, at, a.row, a.col, rows, pw, panel, lo_max - k0, hi_min - k0, zero);
         for (r = 0; r < rows; r++) {
             int hi = mm_khi(mode, r0 + r, k1);
-            if (hi_min < hi) mm_tile1(ct + (size_t)r * ldc, at + (size_t)r * a.row, a.col, panel, hi_min - k0, hi - k0);
+            if (hi_min < hi) mm_tile1(ct + (size_t)r * ldc, at + (size_t)r * a.row, a.col, panel, pw, hi_min - k0, hi - k0);
         }
         return;
     }
     for (r = 0; r < rows; r++) {  /* edges: one row at a time through a zero-padded copy */
-        float row[MM_OB];
+        float row[MM_OB_MAX];
         int lo = mm_klo(mode, r0 + r, k0), hi = mm_khi(mode, r0 + r, k1);
         if (lo >= hi) continue;
-        for (j = 0; j < MM_OB; j++) row[j] = j < cols && !zero ? ct[(size_t)r * ldc + j] : 0.0f;
-        mm_tile1(row, at + (size_t)r * a.row, a.col, panel, lo - k0, hi - k0);
+        for (j = 0; j < pw; j++) row[j] = j < cols && !zero ? ct[(size_t)r * ldc + j] : 0.0f;
+        mm_tile1(row, at + (size_t)r * a.row, a.col, panel, pw, lo - k0, hi - k0);
         for (j = 0; j < cols; j++) ct[(size_t)r * ldc + j] = row[j];
+    }
+}
+
+/* Copy B[k0..k1)[j0..j0+cols) into a panel pw columns wide, zero-padded beyond cols: row by
+ * row when B's rows are contiguous, else column by column (B transposed: its columns are). */
+static void mm_pack(float *panel, MatView b, int pw, int cols, int j0, int k0, int k1)
+{
+    int j, k;
+    if (b.col == 1) {
+        for (k = k0; k < k1; k++, panel += pw) {
+            memcpy(panel, b.p + (size_t)k * b.row + j0, (size_t)cols * sizeof(float));
+            for (j = cols; j < pw; j++) panel[j] = 0.0f;
+        }
+        return;
+    }
+    for (k = k0; k < k1; k++, panel += pw) {
+        const float *src = b.p + (size_t)j0 * b.col + (size_t)k * b.row;
+        for (j = 0; j < cols; j++) panel[j] = src[(size_t)j * b.col];
+        for (; j < pw; j++) panel[j] = 0.0f;
     }
 }
 
 /* C (R x J, row stride ldc) (+)= A (R x K) @ B (K x J) in the given range mode.
  * B is read through its view b and packed panel by panel into mm_panel, or,
  * when packed is not NULL, its panels are already in packed (matmul_pack's
- * layout: panel j0/MM_OB holds K rows of MM_OB columns, zero-padded). */
+ * layout: panel j0/MM_OB holds K rows of MM_OB columns, zero-padded).
+ * Panel widths and k-chunk lengths change only where a partial sum is stored
+ * and reloaded, never an output's order. */
 static void mm_engine(float *c, size_t ldc, MatView a, MatView b, const float *packed, int R, int K, int J,
                       int accumulate, int mode)
 {
-    int r0, k0, j0, r, k, j, zero_first = !accumulate && mode != MM_K_FROM_ROW && K > 0;
+    int r0, k0, j0, r, pw, zero_first = !accumulate && mode != MM_K_FROM_ROW && K > 0;
     if (!accumulate && !zero_first)  /* otherwise the first chunk's tiles start from 0.0f */
         for (r = 0; r < R; r++) memset(c + (size_t)r * ldc, 0, (size_t)(J > 0 ? J : 0) * sizeof(float));
-    for (j0 = 0; j0 < J; j0 += MM_OB) {
-        int cols = J - j0 < MM_OB ? J - j0 : MM_OB;
-        for (k0 = 0; k0 < K; k0 += MM_KC) {
-            int k1 = K - k0 < MM_KC ? K : k0 + MM_KC;
+    for (j0 = 0; j0 < J; j0 += pw) {
+        int cols, kc, rb;
+        pw = packed ? MM_OB : mm_panel_width(J - j0);
+        cols = J - j0 < pw ? J - j0 : pw;
+        kc = MM_PANEL_FLOATS / pw;
+        rb = mm_tile_rows(pw);
+        for (k0 = 0; k0 < K; k0 += kc) {
+            int k1 = K - k0 < kc ? K : k0 + kc;
             const float *panel = mm_panel;
             if (packed) panel = packed + ((size_t)(j0 / MM_OB) * K + (size_t)k0) * MM_OB;
-            else for (j = 0; j < MM_OB; j++) {  /* pack B[k0..k1)[j0..j0+MM_OB), zero-padded */
-                if (j < cols) {
-                    const float *src = b.p + (size_t)(j0 + j) * b.col + (size_t)k0 * b.row;
-                    for (k = 0; k < k1 - k0; k++) mm_panel[k * MM_OB + j] = src[(size_t)k * b.row];
-                } else {
-                    for (k = 0; k < k1 - k0; k++) mm_panel[k * MM_OB + j] = 0.0f;
-                }
-            }
+            else mm_pack(mm_panel, b, pw, cols, j0, k0, k1);
             /* causal output: row tiles that end above column j0 hold no wanted output */
-            for (r0 = mode == MM_CAUSAL_OUT ? j0 - j0 % MM_RB : 0; r0 < R; r0 += MM_RB)
-                mm_tile(c, ldc, a, panel, mode, r0, R - r0 < MM_RB ? R - r0 : MM_RB, j0, cols, k0, k1,
+            r0 = mode == MM_CAUSAL_OUT ? j0 - j0 % rb : 0;
+            if ((mode == MM_ALL_K || mode == MM_CAUSAL_OUT) && cols == pw && r0 < R)  /* one range for all rows */
+                r0 += mm_strip(c + (size_t)r0 * ldc + j0, ldc, a.p + (size_t)r0 * a.row + (size_t)k0 * a.col, a.row,
+                               a.col, R - r0, pw, panel, 0, k1 - k0, zero_first && k0 == 0);
+            for (; r0 < R; r0 += rb)
+                mm_tile(c, ldc, a, panel, pw, mode, r0, R - r0 < rb ? R - r0 : rb, j0, cols, k0, k1,
                         zero_first && k0 == 0);
         }
     }
@@ -1044,20 +1132,34 @@ void matmul_forward(float *out, const float *inp, const float *weight, int N, in
  * dweight[o][c] += dout[n][o] * inp[n][c]    for n = 0..N-1  in order.
  * Each term is added to the gradient as it comes (the gradient's previous
  * value is the start of the sum), never summed separately first. */
-void matmul_backward(float *dinp, float *dweight, const float *dout, const float *inp, const float *weight,
-                     int N, int C, int OC)
+static void matmul_bwd(float *dinp, float *dweight, const float *dout, const float *inp, const float *weight,
+                       int N, int C, int OC, int accumulate)
 {
     MatView a, b;
     if (dinp) {
         a.p = dout; a.row = (size_t)OC; a.col = 1;  /* A[n][o] = dout[n][o] */
         b.p = weight; b.row = (size_t)C; b.col = 1; /* B[o][c] = weight[o][c] */
-        mm_engine(dinp, (size_t)C, a, b, NULL, N, OC, C, 1, MM_ALL_K);
+        mm_engine(dinp, (size_t)C, a, b, NULL, N, OC, C, accumulate, MM_ALL_K);
     }
     if (dweight) {
         a.p = dout; a.row = 1; a.col = (size_t)OC;  /* A[o][n] = dout[n][o] */
         b.p = inp; b.row = (size_t)C; b.col = 1;    /* B[n][c] = inp[n][c] */
         mm_engine(dweight, (size_t)C, a, b, NULL, OC, N, C, 1, MM_ALL_K);
     }
+}
+
+void matmul_backward(float *dinp, float *dweight, const float *dout, const float *inp, const float *weight,
+                     int N, int C, int OC)
+{
+    matmul_bwd(dinp, dweight, dout, inp, weight, N, C, OC, 1);
+}
+
+/* dinp's first k-chunk starts its sums from 0.0f in the registers: the float a zeroed dinp
+ * holds, then the same additions */
+void matmul_backward_set(float *dinp, float *dweight, const float *dout, const float *inp, const float *weight,
+                         int N, int C, int OC)
+{
+    matmul_bwd(dinp, dweight, dout, inp, weight, N, C, OC, 0);
 }
 
 /* ------------------------------------------------------------------------
@@ -1167,7 +1269,7 @@ void matmul_forward_packed(float *out, const float *inp, const float *packed, in
             float row[MM_OB];
             int cols = OC - p * MM_OB < MM_OB ? OC - p * MM_OB : MM_OB;
             for (j = 0; j < MM_OB; j++) row[j] = 0.0f;
-            mm_tile1(row, inp, 1, packed + (size_t)p * C * MM_OB, 0, C);
+            mm_tile1(row, inp, 1, packed + (size_t)p * C * MM_OB, MM_OB, 0, C);
             for (j = 0; j < cols; j++) out[(size_t)p * MM_OB + j] = row[j];
         }
         return;
@@ -1332,25 +1434,88 @@ static MatView head_cols(const float *x, int b, int head, int T, int heads, int 
     return m;
 }
 
+/* The largest of x[0..n-1], n >= 1, exactly as "m = x[0]; if (x[s] > m) m = x[s]" finds it,
+ * but in 8 lanes (the select is what vector max instructions do, so it vectorises). Max
+ * rounds nothing, so the lanes find the same value; only which zero, +0 or -0, wins a tie
+ * can differ, so a maximum of zero is looked up again in order. A NaN is skipped by the
+ * compare in every lane unless it is x[0] (lane 0, taken first), as in the sequential loop. */
+static float max_of_lanes(const float *x, int n)
+{
+    float lane[8], m;
+    int s, i;
+    if (n >= 16) {
+        for (i = 0; i < 8; i++) lane[i] = x[i];
+        for (s = 8; s + 8 <= n; s += 8)
+            for (i = 0; i < 8; i++) lane[i] = x[s + i] > lane[i] ? x[s + i] : lane[i];
+        for (m = lane[0], i = 1; i < 8; i++) m = lane[i] > m ? lane[i] : m;
+        for (; s < n; s++) m = x[s] > m ? x[s] : m;
+        if (m != 0.0f) return m;
+    }
+    for (m = x[0], s = 1; s < n; s++) m = x[s] > m ? x[s] : m;
+    return m;
+}
+
+/* n <= 4 rows of a row-major matrix x (row stride `stride`), times y elementwise when y is
+ * not NULL: out[r] = sum_{s < len + r*grow} x[r][s] (* y[r][s]), sequential in s from 0.0f
+ * (grow 1: the rows of a causal triangle; 0: rows of one length). Four rows' sums run side
+ * by side, so four chains of dependent additions overlap, each in its own order. */
+static void row_sums4(float *out, const float *x, const float *y, size_t stride, int len, int grow, int n)
+{
+    const float *x0 = x, *x1 = x0 + stride, *x2 = x1 + stride, *x3 = x2 + stride;
+    int r, s;
+    if (n == 4) {
+        float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
+        if (y) {
+            const float *y0 = y, *y1 = y0 + stride, *y2 = y1 + stride, *y3 = y2 + stride;
+            for (s = 0; s < len; s++) { s0 += x0[s] * y0[s]; s1 += x1[s] * y1[s]; s2 += x2[s] * y2[s]; s3 += x3[s] * y3[s]; }
+            if (grow) {
+                s1 += x1[len] * y1[len]; s2 += x2[len] * y2[len]; s3 += x3[len] * y3[len];
+                s2 += x2[len + 1] * y2[len + 1]; s3 += x3[len + 1] * y3[len + 1];
+                s3 += x3[len + 2] * y3[len + 2];
+            }
+        } else {
+            for (s = 0; s < len; s++) { s0 += x0[s]; s1 += x1[s]; s2 += x2[s]; s3 += x3[s]; }
+            if (grow) {
+                s1 += x1[len]; s2 += x2[len]; s3 += x3[len];
+                s2 += x2[len + 1]; s3 += x3[len + 1];
+                s3 += x3[len + 2];
+            }
+        }
+        out[0] = s0; out[1] = s1; out[2] = s2; out[3] = s3;
+        return;
+    }
+    for (r = 0; r < n; r++) {
+        const float *xr = x + (size_t)r * stride, *yr = y ? y + (size_t)r * stride : NULL;
+        float sum = 0.0f;
+        for (s = 0; s < len + r * grow; s++) sum += yr ? xr[s] * yr[s] : xr[s];
+        out[r] = sum;
+    }
+}
+
 /* One head's softmax probabilities into a (T, T): scores by the engine, then per row scale,
- * max, the exps (apart from their in-order sum, so they vectorise), sum, normalise; zeros
- * above the diagonal. The forward pass and the recomputing backward both call this. */
+ * max, the exps (apart from their in-order sum, so they vectorise), sum (four rows side by
+ * side), normalise; zeros above the diagonal. The forward pass and the recomputing backward
+ * both call this. */
 static void attention_head_probs(float *a, const float *q, const float *k, int b, int h, int T, int H, int KVH, int hd)
 {
-    int group = H / KVH, t, s;
-    float scale = 1.0f / sqrtf((float)hd);
+    int group = H / KVH, t0, t, s, n;
+    float scale = 1.0f / sqrtf((float)hd), sum[4];
     mm_engine(a, (size_t)T, head_rows(q, b, h, T, H, hd), head_cols(k, b, h / group, T, KVH, hd), NULL,
               T, hd, T, 0, MM_CAUSAL_OUT);
-    for (t = 0; t < T; t++) {
-        float *row = a + (size_t)t * T, m, sum = 0.0f, inv;
-        for (s = 0; s <= t; s++) row[s] = row[s] * scale;
-        m = row[0];
-        for (s = 1; s <= t; s++) if (row[s] > m) m = row[s];
-        for (s = 0; s <= t; s++) row[s] = ts_expf(row[s] - m);  /* apart from the sum: vectorises */
-        for (s = 0; s <= t; s++) sum += row[s];
-        inv = 1.0f / sum;
-        for (s = 0; s <= t; s++) row[s] = row[s] * inv;
-        for (s = t + 1; s < T; s++) row[s] = 0.0f;
+    for (t0 = 0; t0 < T; t0 += 4) {
+        n = T - t0 < 4 ? T - t0 : 4;
+        for (t = t0; t < t0 + n; t++) {
+            float *row = a + (size_t)t * T, m;
+            for (s = 0; s <= t; s++) row[s] = row[s] * scale;
+            m = max_of_lanes(row, t + 1);
+            for (s = 0; s <= t; s++) row[s] = ts_expf(row[s] - m);  /* apart from the sum: vectorises */
+        }
+        row_sums4(sum, a + (size_t)t0 * T, NULL, (size_t)T, t0 + 1, 1, n);
+        for (t = t0; t < t0 + n; t++) {
+            float *row = a + (size_t)t * T, inv = 1.0f / sum[t - t0];
+            for (s = 0; s <= t; s++) row[s] = row[s] * inv;
+            for (s = t + 1; s < T; s++) row[s] = 0.0f;
+        }
     }
 }
 
@@ -1398,8 +1563,8 @@ static void attention_bwd(float *dq, float *dk, float *dv, float *datt_buf, floa
                           const float *att, const float *q, const float *k, const float *v,
                           int B, int T, int H, int KVH, int hd)
 {
-    int group = H / KVH, b, h, t, s;
-    float scale = 1.0f / sqrtf((float)hd), *d = datt_buf;
+    int group = H / KVH, b, h, t, t0, s;
+    float scale = 1.0f / sqrtf((float)hd), *d = datt_buf, dot[4];
     MatView d_rows, d_cols, a_cols;
     d_rows.p = d; d_rows.row = (size_t)T; d_rows.col = 1;
     d_cols.p = d; d_cols.row = 1; d_cols.col = (size_t)T;
@@ -1416,11 +1581,14 @@ static void attention_bwd(float *dq, float *dk, float *dv, float *datt_buf, floa
             }
             mm_engine(d, (size_t)T, head_rows(dout, b, h, T, H, hd), head_cols(v, b, kvh, T, KVH, hd), NULL,
                       T, hd, T, 0, MM_CAUSAL_OUT);
-            for (t = 0; t < T; t++) {
-                const float *arow = a + (size_t)t * T;
-                float *drow = d + (size_t)t * T, dot = 0.0f;
-                for (s = 0; s <= t; s++) dot += arow[s] * drow[s];
-                for (s = 0; s <= t; s++) drow[s] = (arow[s] * (drow[s] - dot)) * scale;
+            for (t0 = 0; t0 < T; t0 += 4) {   /* four rows' dots side by side */
+                int n = T - t0 < 4 ? T - t0 : 4;
+                row_sums4(dot, a + (size_t)t0 * T, d + (size_t)t0 * T, (size_t)T, t0 + 1, 1, n);
+                for (t = t0; t < t0 + n; t++) {
+                    const float *arow = a + (size_t)t * T;
+                    float *drow = d + (size_t)t * T;
+                    for (s = 0; s <= t; s++) drow[s] = (arow[s] * (drow[s] - dot[t - t0])) * scale;
+                }
             }
             if (dq)
                 mm_engine(dq + q_off, (size_t)H * hd, d_rows, head_rows(k, b, kvh, T, KVH, hd), NULL, T, T, hd, 1, MM_K_UPTO_ROW);
@@ -1538,19 +1706,29 @@ void dropout_backward(float *dinp, const float *dout, const float *mask, size_t 
  * ---------------------------------------------------------------------- */
 void softmax_crossentropy_forward(float *losses, float *probs, const float *logits, const int *targets, int N, int V)
 {
-    int n, v;
-    for (n = 0; n < N; n++) {
-        const float *x = logits + (size_t)n * V;
-        float *p = probs + (size_t)n * V;
-        int t = targets[n];
-        float m = x[0], s = 0.0f, xt = t >= 0 && t < V ? x[t] : 0.0f;  /* read first: probs may be logits */
-        for (v = 1; v < V; v++) if (x[v] > m) m = x[v];
-        for (v = 0; v < V; v++) p[v] = ts_expf(x[v] - m);   /* apart from the sum: vectorises */
-        for (v = 0; v < V; v++) s += p[v];
-        for (v = 0; v < V; v++) p[v] = p[v] / s;
-        if (t < 0) losses[n] = 0.0f;
-        else if (t >= V) losses[n] = f32_from_bits(0x7fc00000u);
-        else losses[n] = -((xt - m) - ts_logf(s));
+    int n0, n, v, k;
+    for (n0 = 0; n0 < N; n0 += 4) {   /* four rows at a time: their sums side by side */
+        int rows = N - n0 < 4 ? N - n0 : 4;
+        float m[4], xt[4], s[4];
+        for (n = n0; n < n0 + rows; n++) {
+            const float *x = logits + (size_t)n * V;
+            float *p = probs + (size_t)n * V;
+            int t = targets[n];
+            k = n - n0;
+            xt[k] = t >= 0 && t < V ? x[t] : 0.0f;  /* read first: probs may be logits */
+            m[k] = max_of_lanes(x, V);
+            for (v = 0; v < V; v++) p[v] = ts_expf(x[v] - m[k]);   /* apart from the sum: vectorises */
+        }
+        row_sums4(s, probs + (size_t)n0 * V, NULL, (size_t)V, V, 0, rows);
+        for (n = n0; n < n0 + rows; n++) {
+            float *p = probs + (size_t)n * V;
+            int t = targets[n];
+            k = n - n0;
+            for (v = 0; v < V; v++) p[v] = p[v] / s[k];
+            if (t < 0) losses[n] = 0.0f;
+            else if (t >= V) losses[n] = f32_from_bits(0x7fc00000u);
+            else losses[n] = -((xt[k] - m[k]) - ts_logf(s[k]));
+        }
     }
 }
 

@@ -109,6 +109,9 @@ void matmul_forward(float *out, const float *inp, const float *weight, int N, in
 /* dinp[n][c] += sum_{o=0..OC-1} dout[n][o]*w[o][c] (sequential in o, added to the existing dinp one term at a time)
  * dweight[o][c] += sum_{n=0..N-1} dout[n][o]*inp[n][c] (sequential in n, likewise). */
 void matmul_backward(float *dinp, float *dweight, const float *dout, const float *inp, const float *weight, int N, int C, int OC);
+/* The same, but dinp is overwritten: its sums start from 0.0f, the bytes a zeroed dinp then
+ * matmul_backward give, without the zeroing pass (dweight still accumulates). */
+void matmul_backward_set(float *dinp, float *dweight, const float *dout, const float *inp, const float *weight, int N, int C, int OC);
 
 /* The same product from a packed copy of the weight, for decoding (the weight is packed once, then
  * read by many one-row products): matmul_pack writes matmul_packed_size(C, OC) floats; the result

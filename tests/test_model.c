@@ -455,7 +455,7 @@ static int masked_next(Batcher *self, int step, int *inputs, int *targets, int B
     return T;
 }
 
-static void train_micro_bytes(int tied, int micro_rows, Buf *out) {
+static void train_micro_bytes(int tied, int micro_rows, Buf *out, int *kept) {
     static const char *text = "the cat sat on the mat. the dog sat on the log. a cat and a dog. ";
     Config c = small_config(2, tied);
     TrainConfig t = train_config_default();
@@ -473,6 +473,7 @@ static void train_micro_bytes(int tied, int micro_rows, Buf *out) {
     bt.next = masked_next; bt.ctx = &sd;
     t.steps = 6; t.batch = 5; t.seq = 16; t.log_every = 0; t.dropout = 0.1f; t.micro_rows = micro_rows;
     train_model(&m, &t, &bt, "micro");
+    if (kept) *kept = m.keep;
     ckpt_serialize(out, &m, "test");
     model_free(&m);
 }
@@ -483,16 +484,34 @@ static void test_micro_batches(void) {
     int tied, k, splits[3] = {16, 32, 48}; /* rows: 1, 2 (2+2+1) and 3 (3+2) sequences of 16 */
     for (tied = 0; tied <= 1; tied++) {
         Buf whole = {0, 0, 0};
-        train_micro_bytes(tied, 0, &whole);
+        train_micro_bytes(tied, 0, &whole, NULL);
         for (k = 0; k < 3; k++) {
             Buf part = {0, 0, 0};
-            train_micro_bytes(tied, splits[k], &part);
+            train_micro_bytes(tied, splits[k], &part, NULL);
             CHECK(part.n == whole.n && memcmp(part.p, whole.p, whole.n) == 0,
                   "micro-batches of %d rows (tied %d) changed the checkpoint", splits[k], tied);
             free(part.p);
         }
         free(whole.p);
     }
+}
+
+/* backward on the values forward kept (ln1, ln2, the gate, attention probabilities) gives the
+ * bytes of backward recomputing them: with dropout, tied and untied, whole and micro-batches */
+static void test_keep_equals_recompute(void) {
+    int tied, micro, kept, lean_kept;
+    for (tied = 0; tied <= 1; tied++)
+        for (micro = 0; micro <= 32; micro += 32) {
+            Buf keep = {0, 0, 0}, lean = {0, 0, 0};
+            train_micro_bytes(tied, micro, &keep, &kept);
+            keep_max_floats = 0;
+            train_micro_bytes(tied, micro, &lean, &lean_kept);
+            keep_max_floats = KEEP_MAX_FLOATS;
+            CHECK(kept == 1 && lean_kept == 0, "keep flags %d (default) and %d (no budget)", kept, lean_kept);
+            CHECK(keep.n == lean.n && memcmp(keep.p, lean.p, keep.n) == 0,
+                  "kept activations changed the checkpoint (tied %d, micro-batch rows %d)", tied, micro);
+            free(keep.p); free(lean.p);
+        }
 }
 
 static void test_training_deterministic(void) {
@@ -652,6 +671,7 @@ int main(void) {
     RUN(test_checkpoint_refusals);
     RUN(test_checkpoint_stream_load);
     RUN(test_micro_batches);
+    RUN(test_keep_equals_recompute);
     RUN(test_lr_schedule);
     return check_summary();
 }

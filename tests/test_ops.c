@@ -127,10 +127,13 @@ static void ref_matmul_backward(float *dinp, float *dw, const float *dout, const
 
 static void test_matmul_bitexact(void) {
     /* odd sizes, sizes below/above one tile, and contraction lengths > 256 (several k-chunks)
-     * for each of the three products: forward (k = C), dinp (k = OC), dweight (k = N) */
+     * for each of the three products: forward (k = C), dinp (k = OC), dweight (k = N); on AVX
+     * panels of 48, 32 and 16 columns (tiles of 2, 3 and 5 rows, k-chunks of 128, 192, 384),
+     * odd row counts and a partial last panel */
     static const int shapes[][3] = { {1, 1, 1}, {3, 5, 7}, {4, 16, 16}, {5, 17, 33}, {8, 32, 48}, {13, 37, 50},
                                      {7, 300, 9}, {301, 3, 21}, {6, 40, 270}, {64, 64, 64}, {9, 513, 17},
-                                     {23, 300, 40}, {40, 33, 48}, {258, 129, 35}, {3, 0, 4}, {0, 5, 6} };
+                                     {23, 300, 40}, {40, 33, 48}, {258, 129, 35}, {3, 0, 4}, {0, 5, 6},
+                                     {131, 200, 96}, {5, 160, 352}, {33, 257, 80}, {130, 47, 129} };
     int s;
     for (s = 0; s < (int)(sizeof shapes / sizeof shapes[0]); s++) {
         int N = shapes[s][0], C = shapes[s][1], OC = shapes[s][2];
@@ -156,6 +159,13 @@ static void test_matmul_bitexact(void) {
         fill_const(dw_ref, nw, 0.0f);
         ref_matmul_backward(dinp_ref, dw_ref, dout, inp, w, N, C, OC);
         CHECK(memcmp(dinp, dinp_ref, ni * sizeof(float)) == 0, "dinp with dweight=NULL differs, shape %d,%d,%d", N, C, OC);
+        /* matmul_backward_set: the bytes of a zeroed dinp then matmul_backward, whatever dinp held */
+        fill_const(dinp, ni, 99.0f); fill_const(dinp_ref, ni, 0.0f);
+        fill(dw, nw, 1.0f); memcpy(dw_ref, dw, nw * sizeof(float));
+        matmul_backward_set(dinp, dw, dout, inp, w, N, C, OC);
+        ref_matmul_backward(dinp_ref, dw_ref, dout, inp, w, N, C, OC);
+        CHECK(memcmp(dinp, dinp_ref, ni * sizeof(float)) == 0, "matmul_backward_set dinp differs, shape %d,%d,%d", N, C, OC);
+        CHECK(memcmp(dw, dw_ref, nw * sizeof(float)) == 0, "matmul_backward_set dweight differs, shape %d,%d,%d", N, C, OC);
         free(inp); free(w); free(dout); free(out); free(out_ref);
         free(dinp); free(dinp_ref); free(dw); free(dw_ref);
     }
@@ -482,7 +492,7 @@ static void attention_case(int KVH) {
  * kernels: T and hd not multiples of 4 or 16, T > 256 and hd > 256 (several k-chunks) */
 static void test_attention_bitexact(void) {
     static const int shapes[][5] = { {1, 37, 4, 2, 20}, {2, 19, 2, 1, 16}, {1, 300, 1, 1, 8}, {1, 9, 2, 2, 260},
-                                     {1, 64, 4, 4, 32}, {1, 1, 2, 1, 3} };
+                                     {1, 64, 4, 4, 32}, {1, 1, 2, 1, 3}, {1, 200, 2, 1, 48}, {1, 131, 1, 1, 96} };
     int c;
     for (c = 0; c < (int)(sizeof shapes / sizeof shapes[0]); c++) {
         int B = shapes[c][0], T = shapes[c][1], H = shapes[c][2], KVH = shapes[c][3], hd = shapes[c][4];
@@ -756,6 +766,47 @@ static void test_softmax_ce(void) {
     check_grad("softmax_ce dlogits", d, num, N * V);
 }
 
+/* the documented order (sequential max, exps, in-order sum, division), bit for bit: rows run
+ * four at a time with their sums side by side and the max in lanes */
+static void ref_softmax_ce(float *losses, float *probs, const float *logits, const int *targets, int N, int V) {
+    int n, v;
+    for (n = 0; n < N; n++) {
+        const float *x = logits + (size_t)n * V;
+        float *p = probs + (size_t)n * V, m = x[0], s = 0.0f;
+        int t = targets[n];
+        for (v = 1; v < V; v++) if (x[v] > m) m = x[v];
+        for (v = 0; v < V; v++) p[v] = ts_expf(x[v] - m);
+        for (v = 0; v < V; v++) s += p[v];
+        for (v = 0; v < V; v++) p[v] = p[v] / s;
+        losses[n] = t < 0 ? 0.0f : -((x[t] - m) - ts_logf(s));
+    }
+}
+
+static void test_softmax_ce_bitexact(void) {
+    static const int Vs[] = { 1, 5, 8, 15, 16, 17, 40, 768 };
+    int iv, N, n, v;
+    for (iv = 0; iv < (int)(sizeof Vs / sizeof Vs[0]); iv++)
+        for (N = 1; N <= 11; N += 5) {
+            int V = Vs[iv], tg[11];
+            size_t nv = (size_t)N * V;
+            float *x = falloc(nv), *p = falloc(nv), *pr = falloc(nv), loss[11], lr[11];
+            fill(x, nv, 4.0f);
+            for (n = 0; n < N; n++) tg[n] = (n * 7 + 3) % V;
+            if (N > 1 && V > 1) {   /* a row whose maximum is a tie of -0 and +0, the target a zero */
+                for (v = 0; v < V; v++) x[V + v] = -1.0f - (float)v;
+                x[V + V / 2] = -0.0f; x[V + V - 1] = 0.0f; tg[1] = V - 1;
+            }
+            if (N > 2 && V > 2) x[2 * V + 1] = f32_from_bits(0x7fc00001u);  /* a NaN, not first */
+            if (N > 3) x[3 * V] = f32_from_bits(0xffc00002u);                /* a NaN first */
+            if (N > 4 && V > 3) { x[4 * V] = -1.0f / 0.0f; x[4 * V + 2] = 1e30f; }
+            softmax_crossentropy_forward(loss, p, x, tg, N, V);
+            ref_softmax_ce(lr, pr, x, tg, N, V);
+            CHECK(memcmp(p, pr, nv * sizeof(float)) == 0, "probs differ from the documented order, N=%d V=%d", N, V);
+            CHECK(memcmp(loss, lr, (size_t)N * sizeof(float)) == 0, "losses differ from the documented order, N=%d V=%d", N, V);
+            free(x); free(p); free(pr);
+        }
+}
+
 static void test_softmax_ce_extremes(void) {
     enum { N = 4, V = 5 };
     static const int tgt[N] = { 1, 0, 2, 5 };  /* the last is out of range: loss NaN, nothing read */
@@ -801,5 +852,6 @@ int main(void) {
     RUN(test_dropout);
     RUN(test_softmax_ce);
     RUN(test_softmax_ce_extremes);
+    RUN(test_softmax_ce_bitexact);
     return check_summary();
 }
