@@ -930,6 +930,8 @@ static void mm_tile4(float *c, size_t ldc, const float *a, size_t a_row, size_t 
 #define MM_MA(r, i) s##r##i = _mm256_add_ps(s##r##i, _mm256_mul_ps(x##r, _mm256_loadu_ps(b + 8 * (i))));
 #define MM_ST(r, i) _mm256_storeu_ps(c[r] + 8 * (i), s##r##i);
 #define MM_X(r) __m256 x##r = _mm256_broadcast_ss(a[r] + ak);
+#define MM_X16(r) { __m256 x = _mm256_broadcast_ss(a[r] + ak); \
+        s##r##0 = _mm256_add_ps(s##r##0, _mm256_mul_ps(x, b0)); s##r##1 = _mm256_add_ps(s##r##1, _mm256_mul_ps(x, b1)); }
 #define MM_ROW2(M, r) M(r, 0) M(r, 1)
 #define MM_ROW4(M, r) M(r, 0) M(r, 1) M(r, 2) M(r, 3)
 #define MM_ROW6(M, r) M(r, 0) M(r, 1) M(r, 2) M(r, 3) M(r, 4) M(r, 5)
@@ -938,11 +940,11 @@ static void mm_tile5x16_avx(float *const *c, const float *const *a, size_t a_col
 {
     MM_ROW2(MM_LD, 0) MM_ROW2(MM_LD, 1) MM_ROW2(MM_LD, 2) MM_ROW2(MM_LD, 3) MM_ROW2(MM_LD, 4)
     int k;
-    for (k = ka; k < kb; k++) {
+    for (k = ka; k < kb; k++) {   /* the panel row in two registers, one broadcast at a time */
         const float *b = panel + (size_t)k * 16;
+        __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
         size_t ak = (size_t)k * a_col;
-        MM_X(0) MM_X(1) MM_X(2) MM_X(3) MM_X(4)
-        MM_ROW2(MM_MA, 0) MM_ROW2(MM_MA, 1) MM_ROW2(MM_MA, 2) MM_ROW2(MM_MA, 3) MM_ROW2(MM_MA, 4)
+        MM_X16(0) MM_X16(1) MM_X16(2) MM_X16(3) MM_X16(4)
     }
     MM_ROW2(MM_ST, 0) MM_ROW2(MM_ST, 1) MM_ROW2(MM_ST, 2) MM_ROW2(MM_ST, 3) MM_ROW2(MM_ST, 4)
 }
