@@ -1308,11 +1308,12 @@ static void ckpt_load(Model *m, const char *path, char sha_hex[65]) {
  * ========================================================================== */
 
 /* Rows per forward/backward in training (TrainConfig.micro_rows): bounds the
- * stored activations (about 27 KB a row at M0's shape) without changing a
- * byte. 512 rows also train fastest here: at M0's width a row's activations
- * of one layer stay in the L2 cache between forward and backward (make bench,
- * dim 128 and 256 at 16 x 256: 512 rows 41 and 49 GFLOP/s, 2048 rows 38 and
- * 46, the whole batch 36 and 38). */
+ * stored activations (about 27 KB a row at M0's shape, 54 KB at T = 256 with
+ * the values kept for backward, KEEP_MAX_FLOATS) without changing a byte.
+ * 512 rows also train fastest here: at M0's width a row's activations of one
+ * layer stay in the L2 cache between forward and backward (make bench, 16 x
+ * 256: 256, 512, 1024, 2048 rows 9,006, 8,983, 8,869, 8,172 tok/s at dim 128;
+ * 512 rows 2,884 at dim 256, 1024 rows 2,807). */
 #define TRAIN_MICRO_ROWS 512
 
 typedef struct {
