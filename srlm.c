@@ -663,6 +663,7 @@ typedef struct {
     float *h1;      /* (L, N, F) gate pre-activation */
     float *h3;      /* (L, N, F) up */
     float *hg;      /* (L, N, F) silu(h1) * h3, likewise */
+    float *sig;     /* (L, N, F) sigmoid(h1), kept with hg (computed from the same exponential) */
     float *att;     /* (L, B, H, T, T) attention probabilities, likewise (attention_forward) */
     float *mask2;   /* (L, N, C) dropout mask after w2 (likewise) */
     float *res2;    /* (L, N, C) block output */
@@ -703,6 +704,7 @@ typedef struct {
     int B, T;                       /* shape the activations are allocated for */
     Acts a; float *acts_mem; size_t acts_cap;
     int keep;                       /* the last forward kept ln1, ln2, hg and att for backward */
+    int keep_ok;                    /* train_model sets it: its micro-batches bound what is kept */
     Grads d; float *grads_mem; size_t grads_cap;
     int *pos, *inputs, *targets; size_t rows_cap;
     int has_probs;                  /* forward computed probs/losses */
@@ -736,7 +738,7 @@ static void model_init_buffers(Model *m) {
     m->dropout = 0.0f; m->dropout_seed = 0;
     m->B = m->T = 0; m->acts_mem = NULL; m->grads_mem = NULL; m->pos = m->inputs = m->targets = NULL;
     m->acts_cap = m->grads_cap = m->rows_cap = 0;
-    m->keep = 0;
+    m->keep = 0; m->keep_ok = 0;
     m->has_probs = 0;
     m->lm_rows_only = 0; m->rows_t = m->targets_t = NULL; m->n_rows_t = -1;
     m->row0 = 0; m->emb_dx = NULL;
@@ -770,10 +772,12 @@ static void model_free(Model *m) {
 }
 
 /* Values backward would otherwise recompute (the norms' outputs, the gate,
- * the attention probabilities) are kept when they fit in this many floats:
- * a training micro-batch of 512 rows at M0's shape needs 3.3M (13 MB).
+ * the attention probabilities) are kept in train_model's micro-batches when
+ * they fit in this many floats: 512 rows at M0's shape need 4.0M (16 MB).
  * Recomputing gives the same floats, so the choice never changes a byte; it
- * saves a third of the attention work and a tenth of a training step. */
+ * saves a third of the attention work and a tenth of a training step. DPO,
+ * whose batch of pairs is one forward, recomputes (its stages take seconds;
+ * keeping there raised make run's peak from 103 to 121 MB). */
 #define KEEP_MAX_FLOATS ((size_t)8 << 20)
 static size_t keep_max_floats = KEEP_MAX_FLOATS;  /* tests set 0 to check the recomputing path */
 
@@ -789,16 +793,16 @@ static void model_alloc_acts(Model *m, int B, int T) {
     if (T > c->max_seq_len) die("sequence length %d exceeds the model's max_seq_len %d", T, c->max_seq_len);
     /* Not kept, to bound memory (the floats are the same either way): dropout masks when
      * there is no dropout, in training the probabilities beside their logits, and, unless
-     * a model with gradients fits them in KEEP_MAX_FLOATS, the attention probabilities
+     * train_model's micro-batch fits them in KEEP_MAX_FLOATS, the attention probabilities
      * (recomputed per head in backward: attention_*_lean), the norms' outputs ln1, ln2
      * and the gate's silu(h1)*h3 (recomputed by the same functions in backward). */
     size_t NM = m->dropout > 0.0f ? L*N*C : 0, NP = m->lm_rows_only ? 0 : N*V;
     size_t NA = L * (size_t)B * H * (size_t)T * (size_t)T;
-    m->keep = m->grads && 2*L*N*C + L*N*F + NA <= keep_max_floats;
+    m->keep = m->keep_ok && m->grads && 2*L*N*C + 2*L*N*F + NA <= keep_max_floats;
     size_t NL = m->keep ? L*N*C : 0, NG = m->keep ? L*N*F : 0;
     if (!m->keep) NA = 0;
     total = N*C + L*N + NL + L*N*C + 2*L*N*KVC + L*N*C + NM + L*N*C
-          + L*N + NL + 2*L*N*F + NG + NA + NM + L*N*C + N*C + N + N*V + NP + N + N*C + N;
+          + L*N + NL + 2*L*N*F + 2*NG + NA + NM + L*N*C + N*C + N + N*V + NP + N + N*C + N;
     gtotal = 6*N*C + 3*N*KVC + 3*N*F + N*V + 2*(size_t)T*(size_t)T;
     if (total > m->acts_cap) {
         free(m->acts_mem);
@@ -823,7 +827,7 @@ static void model_alloc_acts(Model *m, int B, int T) {
 #define CARVE(field, count) do { m->a.field = base + off; off += (count); } while (0)
     CARVE(x0, N*C); CARVE(rstd1, L*N); CARVE(ln1, NL); CARVE(q, L*N*C); CARVE(k, L*N*KVC); CARVE(v, L*N*KVC);
     CARVE(atty, L*N*C); CARVE(mask1, NM); CARVE(res1, L*N*C);
-    CARVE(rstd2, L*N); CARVE(ln2, NL); CARVE(h1, L*N*F); CARVE(h3, L*N*F); CARVE(hg, NG); CARVE(att, NA);
+    CARVE(rstd2, L*N); CARVE(ln2, NL); CARVE(h1, L*N*F); CARVE(h3, L*N*F); CARVE(hg, NG); CARVE(sig, NG); CARVE(att, NA);
     CARVE(mask2, NM); CARVE(res2, L*N*C); CARVE(lnf, N*C); CARVE(rstdf, N); CARVE(logits, N*V);
     CARVE(probs, NP); CARVE(losses, N); CARVE(lnf_t, N*C); CARVE(loss_t, N);
     if (!NP) m->a.probs = m->a.logits;
@@ -896,7 +900,8 @@ static void model_forward(Model *m, const int *inputs, const int *targets, int B
         rmsnorm_forward(ln2, rstd2, res1, w->ffn_norm + (size_t)l * C, N, C, c->norm_eps);
         matmul_forward(h1, ln2, w->w1 + (size_t)l * F * C, N, C, F);
         matmul_forward(h3, ln2, w->w3 + (size_t)l * F * C, N, C, F);
-        swiglu_forward(hg, h1, h3, NF);
+        if (m->keep) swiglu_forward_sig(hg, a->sig + l * NF, h1, h3, NF);
+        else swiglu_forward(hg, h1, h3, NF);
         matmul_forward(proj, hg, w->w2 + (size_t)l * C * F, N, F, C);
         if (use_dropout) dropout_forward(proj, mask2, proj, NC, m->dropout, hash64(m->dropout_seed, (uint64_t)(2 * l + 1)), first);
         residual_forward(res2, res1, proj, NC);
@@ -988,7 +993,8 @@ static void model_backward(Model *m, const float *dlosses, int training) {
         matmul_backward_set(d->dhg, g->w2 + (size_t)l * C * F, dsub, hg, w->w2 + (size_t)l * C * F, N, F, C);
         memset(d->dh1, 0, NF * sizeof(float));
         memset(d->dh3, 0, NF * sizeof(float));
-        swiglu_backward(d->dh1, d->dh3, d->dhg, h1, h3, NF);
+        if (m->keep) swiglu_backward_sig(d->dh1, d->dh3, d->dhg, h1, h3, a->sig + l * NF, NF);
+        else swiglu_backward(d->dh1, d->dh3, d->dhg, h1, h3, NF);
         if (!m->keep) rmsnorm_forward(ln2, rstd2, res1, w->ffn_norm + (size_t)l * C, N, C, c->norm_eps);
         matmul_backward_set(d->dln, g->w1 + (size_t)l * F * C, d->dh1, ln2, w->w1 + (size_t)l * F * C, N, C, F);
         matmul_backward(d->dln, g->w3 + (size_t)l * F * C, d->dh3, ln2, w->w3 + (size_t)l * F * C, N, C, F);
@@ -1443,6 +1449,7 @@ static float train_model(Model *m, const TrainConfig *t, Batcher *batcher, const
     model_alloc_grads(m);
     m->dropout = t->dropout;
     m->lm_rows_only = 1;
+    m->keep_ok = 1;
     for (s = 0; s < t->steps; s++) {
         int count = 0, T, N;
         double loss = 0.0;
@@ -1487,6 +1494,7 @@ static float train_model(Model *m, const TrainConfig *t, Batcher *batcher, const
     }
     m->dropout = 0.0f;
     m->lm_rows_only = 0;
+    m->keep_ok = 0;
     free(inputs); free(targets); free(dlosses); free(emb_dx);
     return last;
 }

@@ -151,15 +151,20 @@ float ts_sigmoidf(float x)
  * all finite float inputs 0.5007 ulp. Below -128 the true value is under
  * 1e-53 in magnitude, so x is clamped there to make silu(-inf) = -0 instead
  * of -inf*0. silu(+inf) = +inf, NaN -> NaN. */
-float ts_siluf(float x)
+/* x/den rounded once to float, x clamped below at -128 (den = 1 + e^-x) */
+static inline float silu_over(float x, double den)
 {
     /* x < -128 and not NaN -> -128, on the bits as in expf_core; written as
      * a mask because gcc would not if-convert a second select here */
     uint32_t ix = f32_bits(x);
     uint32_t clamp = 0u - (uint32_t)((ix > 0xc3000000u) & (ix <= 0xff800000u));
     ix = (ix & ~clamp) | (0xc3000000u & clamp);
-    double xd = (double)f32_from_bits(ix);
-    return (float)(xd / (1.0 + expf_core(-x)));
+    return (float)((double)f32_from_bits(ix) / den);
+}
+
+float ts_siluf(float x)
+{
+    return silu_over(x, 1.0 + expf_core(-x));
 }
 
 /* ========================================================================
@@ -1629,10 +1634,31 @@ void swiglu_forward(float *out, const float *a, const float *b, size_t n)
     for (i = 0; i < n; i++) out[i] = ts_siluf(a[i]) * b[i];
 }
 
+/* swiglu_forward that also writes sig[i] = ts_sigmoidf(a[i]), the float backward needs: both
+ * from one e^-a (ts_siluf and ts_sigmoidf divide by the same 1 + e^-a), so a training step
+ * that keeps sig computes the exponential once instead of twice. */
+void swiglu_forward_sig(float *out, float *sig, const float *a, const float *b, size_t n)
+{
+    size_t i;
+    for (i = 0; i < n; i++) {
+        double den = 1.0 + expf_core(-a[i]);
+        sig[i] = (float)(1.0 / den);
+        out[i] = silu_over(a[i], den) * b[i];
+    }
+}
+
 /* In blocks of SWIGLU_BLK: the sigmoids first, into a local array (a loop of
  * ts_sigmoidf alone vectorises), then each gradient in its own loop; with
  * "if (da)" inside one loop the compiler kept it scalar (7x slower). */
 #define SWIGLU_BLK 256
+void swiglu_backward_sig(float *da, float *db, const float *dout, const float *a, const float *b, const float *sig,
+                         size_t n)
+{
+    size_t i;
+    if (da) for (i = 0; i < n; i++) da[i] += (dout[i] * b[i]) * (sig[i] * (1.0f + a[i] * (1.0f - sig[i])));
+    if (db) for (i = 0; i < n; i++) db[i] += dout[i] * (a[i] * sig[i]);
+}
+
 void swiglu_backward(float *da, float *db, const float *dout, const float *a, const float *b, size_t n)
 {
     float sig[SWIGLU_BLK];
@@ -1640,11 +1666,7 @@ void swiglu_backward(float *da, float *db, const float *dout, const float *a, co
     for (i0 = 0; i0 < n; i0 += m) {
         m = n - i0 < SWIGLU_BLK ? n - i0 : SWIGLU_BLK;
         for (i = 0; i < m; i++) sig[i] = ts_sigmoidf(a[i0 + i]);
-        if (da)
-            for (i = 0; i < m; i++)
-                da[i0 + i] += (dout[i0 + i] * b[i0 + i]) * (sig[i] * (1.0f + a[i0 + i] * (1.0f - sig[i])));
-        if (db)
-            for (i = 0; i < m; i++) db[i0 + i] += dout[i0 + i] * (a[i0 + i] * sig[i]);
+        swiglu_backward_sig(da ? da + i0 : NULL, db ? db + i0 : NULL, dout + i0, a + i0, b + i0, sig, m);
     }
 }
 

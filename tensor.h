@@ -176,6 +176,11 @@ void attention_row_forward(float *out, float *att, const float *q, const AttCach
 /* SwiGLU gate, elementwise on n values: out = silu(a) * b */
 void swiglu_forward(float *out, const float *a, const float *b, size_t n);
 void swiglu_backward(float *da, float *db, const float *dout, const float *a, const float *b, size_t n);
+/* The same pair with the sigmoids kept: forward also writes sig[i] = ts_sigmoidf(a[i]) (from the
+ * one exponential silu needs), backward reads them instead of computing them; the same bytes. */
+void swiglu_forward_sig(float *out, float *sig, const float *a, const float *b, size_t n);
+void swiglu_backward_sig(float *da, float *db, const float *dout, const float *a, const float *b, const float *sig,
+                         size_t n);
 
 /* Residual: out = a + b (n values); backward adds dout to both. */
 void residual_forward(float *out, const float *a, const float *b, size_t n);

@@ -643,6 +643,32 @@ static void test_swiglu(void) {
     check_grad("swiglu db", d + N, num + N, N);
 }
 
+/* the fused pair (one exponential per element, sigmoids kept) gives the plain pair's bytes */
+static void test_swiglu_sig(void) {
+    enum { N = 1000 };
+    static const float special[] = { 0.0f, -0.0f, 1e-40f, -1e-40f, 88.8f, -88.8f, -129.0f, 200.0f, -200.0f, 1e30f };
+    float *a = falloc(N), *b = falloc(N), *g = falloc(N), *o1 = falloc(N), *o2 = falloc(N), *sig = falloc(N);
+    float *da1 = falloc(N), *db1 = falloc(N), *da2 = falloc(N), *db2 = falloc(N);
+    size_t i;
+    fill(a, N, 12.0f); fill(b, N, 2.0f); fill(g, N, 1.0f);
+    for (i = 0; i < sizeof special / sizeof special[0]; i++) a[i] = special[i];
+    a[20] = 1.0f / 0.0f; a[21] = -1.0f / 0.0f; a[22] = f32_from_bits(0x7fc00000u);
+    fill(da1, N, 0.5f); memcpy(da2, da1, N * sizeof(float));
+    fill(db1, N, -0.5f); memcpy(db2, db1, N * sizeof(float));
+    swiglu_forward(o1, a, b, N);
+    swiglu_forward_sig(o2, sig, a, b, N);
+    CHECK(memcmp(o1, o2, N * sizeof(float)) == 0, "swiglu_forward_sig's output differs from swiglu_forward's");
+    for (i = 0; i < N; i++) {
+        float want = ts_sigmoidf(a[i]);
+        CHECK(memcmp(&sig[i], &want, sizeof want) == 0, "sig[%lu] %g, ts_sigmoidf %g", (unsigned long)i, sig[i], want);
+    }
+    swiglu_backward(da1, db1, g, a, b, N);
+    swiglu_backward_sig(da2, db2, g, a, b, sig, N);
+    CHECK(memcmp(da1, da2, N * sizeof(float)) == 0 && memcmp(db1, db2, N * sizeof(float)) == 0,
+          "swiglu_backward_sig's gradients differ from swiglu_backward's");
+    free(a); free(b); free(g); free(o1); free(o2); free(sig); free(da1); free(db1); free(da2); free(db2);
+}
+
 static void test_residual(void) {
     enum { N = 10 };
     float x[2 * N], g[N], out[N], d[2 * N];
@@ -848,6 +874,7 @@ int main(void) {
     RUN(test_attention_bitexact);
     RUN(test_attention_row);
     RUN(test_swiglu);
+    RUN(test_swiglu_sig);
     RUN(test_residual);
     RUN(test_dropout);
     RUN(test_softmax_ce);
