@@ -1309,6 +1309,51 @@ void embedding_backward(float *dwte, const float *dout, const int *tokens, int N
     }
 }
 
+/* n <= 4 rows of a row-major matrix x (row stride `stride`), times y elementwise when y is
+ * not NULL, and times a column vector w first when w is not NULL:
+ *   out[r] = sum_{s < len + r*grow} x[r][s] (* w[s]) (* y[r][s]), sequential in s from 0.0f
+ * (grow 1: the rows of a causal triangle; 0: rows of one length). Four rows' sums run side by
+ * side, so four chains of dependent additions overlap, each in its own order. */
+static void row_sums4(float *out, const float *x, const float *w, const float *y, size_t stride, int len, int grow,
+                      int n)
+{
+    const float *x0 = x, *x1 = x0 + stride, *x2 = x1 + stride, *x3 = x2 + stride;
+    const float *y0 = y, *y1 = y ? y0 + stride : NULL, *y2 = y ? y1 + stride : NULL, *y3 = y ? y2 + stride : NULL;
+    int r, s;
+    if (n == 4) {
+        float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
+        if (w && y) {
+            for (s = 0; s < len; s++) {
+                s0 += (x0[s] * w[s]) * y0[s]; s1 += (x1[s] * w[s]) * y1[s];
+                s2 += (x2[s] * w[s]) * y2[s]; s3 += (x3[s] * w[s]) * y3[s];
+            }
+        } else if (y) {
+            for (s = 0; s < len; s++) { s0 += x0[s] * y0[s]; s1 += x1[s] * y1[s]; s2 += x2[s] * y2[s]; s3 += x3[s] * y3[s]; }
+        } else {
+            for (s = 0; s < len; s++) { s0 += x0[s]; s1 += x1[s]; s2 += x2[s]; s3 += x3[s]; }
+        }
+        if (grow) {   /* the rows' extra terms, each in order (no column vector with grow) */
+            s1 += y ? x1[len] * y1[len] : x1[len];
+            s2 += y ? x2[len] * y2[len] : x2[len];
+            s3 += y ? x3[len] * y3[len] : x3[len];
+            s2 += y ? x2[len + 1] * y2[len + 1] : x2[len + 1];
+            s3 += y ? x3[len + 1] * y3[len + 1] : x3[len + 1];
+            s3 += y ? x3[len + 2] * y3[len + 2] : x3[len + 2];
+        }
+        out[0] = s0; out[1] = s1; out[2] = s2; out[3] = s3;
+        return;
+    }
+    for (r = 0; r < n; r++) {
+        const float *xr = x + (size_t)r * stride, *yr = y ? y + (size_t)r * stride : NULL;
+        float sum = 0.0f;
+        for (s = 0; s < len + r * grow; s++) {
+            float t = w && s < len ? xr[s] * w[s] : xr[s];
+            sum += yr ? t * yr[s] : t;
+        }
+        out[r] = sum;
+    }
+}
+
 /* ------------------------------------------------------------------------
  * RMSNorm (Zhang & Sennrich 2019), per row of C values:
  *   ss = sum_c x[c]*x[c] (sequential in c, from 0.0f)
@@ -1316,15 +1361,17 @@ void embedding_backward(float *dwte, const float *dout, const int *tokens, int N
  * ---------------------------------------------------------------------- */
 void rmsnorm_forward(float *out, float *rstd, const float *inp, const float *weight, int N, int C, float eps)
 {
-    int n, c;
-    for (n = 0; n < N; n++) {
-        const float *x = inp + (size_t)n * C;
-        float *o = out + (size_t)n * C;
-        float ss = 0.0f, r;
-        for (c = 0; c < C; c++) ss += x[c] * x[c];
-        r = 1.0f / sqrtf(ss / (float)C + eps);
-        for (c = 0; c < C; c++) o[c] = (x[c] * r) * weight[c];
-        if (rstd) rstd[n] = r;
+    int n0, n, c;
+    float ss[4];
+    for (n0 = 0; n0 < N; n0 += 4) {   /* four rows' sums of squares side by side */
+        int rows = N - n0 < 4 ? N - n0 : 4;
+        row_sums4(ss, inp + (size_t)n0 * C, NULL, inp + (size_t)n0 * C, (size_t)C, C, 0, rows);
+        for (n = n0; n < n0 + rows; n++) {
+            const float *x = inp + (size_t)n * C;
+            float *o = out + (size_t)n * C, r = 1.0f / sqrtf(ss[n - n0] / (float)C + eps);
+            for (c = 0; c < C; c++) o[c] = (x[c] * r) * weight[c];
+            if (rstd) rstd[n] = r;
+        }
     }
 }
 
@@ -1337,19 +1384,21 @@ void rmsnorm_forward(float *out, float *rstd, const float *inp, const float *wei
 void rmsnorm_backward(float *dinp, float *dweight, const float *dout, const float *inp, const float *weight,
                       const float *rstd, int N, int C)
 {
-    int n, c;
-    for (n = 0; n < N; n++) {
-        const float *x = inp + (size_t)n * C, *g = dout + (size_t)n * C;
-        float r = rstd[n];
-        if (dinp) {
-            float *dx = dinp + (size_t)n * C;
-            float dot = 0.0f, k;
-            for (c = 0; c < C; c++) dot += (g[c] * weight[c]) * x[c];
-            k = ((dot * r) * r) / (float)C;
-            for (c = 0; c < C; c++) dx[c] += (g[c] * weight[c] - x[c] * k) * r;
+    int n0, n, c;
+    float dot[4];
+    for (n0 = 0; n0 < N; n0 += 4) {   /* four rows' dots side by side, then each row in order */
+        int rows = N - n0 < 4 ? N - n0 : 4;
+        if (dinp) row_sums4(dot, dout + (size_t)n0 * C, weight, inp + (size_t)n0 * C, (size_t)C, C, 0, rows);
+        for (n = n0; n < n0 + rows; n++) {
+            const float *x = inp + (size_t)n * C, *g = dout + (size_t)n * C;
+            float r = rstd[n];
+            if (dinp) {
+                float *dx = dinp + (size_t)n * C, k = ((dot[n - n0] * r) * r) / (float)C;
+                for (c = 0; c < C; c++) dx[c] += (g[c] * weight[c] - x[c] * k) * r;
+            }
+            if (dweight)
+                for (c = 0; c < C; c++) dweight[c] += g[c] * (x[c] * r);
         }
-        if (dweight)
-            for (c = 0; c < C; c++) dweight[c] += g[c] * (x[c] * r);
     }
 }
 
@@ -1462,43 +1511,6 @@ static float max_of_lanes(const float *x, int n)
     return m;
 }
 
-/* n <= 4 rows of a row-major matrix x (row stride `stride`), times y elementwise when y is
- * not NULL: out[r] = sum_{s < len + r*grow} x[r][s] (* y[r][s]), sequential in s from 0.0f
- * (grow 1: the rows of a causal triangle; 0: rows of one length). Four rows' sums run side
- * by side, so four chains of dependent additions overlap, each in its own order. */
-static void row_sums4(float *out, const float *x, const float *y, size_t stride, int len, int grow, int n)
-{
-    const float *x0 = x, *x1 = x0 + stride, *x2 = x1 + stride, *x3 = x2 + stride;
-    int r, s;
-    if (n == 4) {
-        float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
-        if (y) {
-            const float *y0 = y, *y1 = y0 + stride, *y2 = y1 + stride, *y3 = y2 + stride;
-            for (s = 0; s < len; s++) { s0 += x0[s] * y0[s]; s1 += x1[s] * y1[s]; s2 += x2[s] * y2[s]; s3 += x3[s] * y3[s]; }
-            if (grow) {
-                s1 += x1[len] * y1[len]; s2 += x2[len] * y2[len]; s3 += x3[len] * y3[len];
-                s2 += x2[len + 1] * y2[len + 1]; s3 += x3[len + 1] * y3[len + 1];
-                s3 += x3[len + 2] * y3[len + 2];
-            }
-        } else {
-            for (s = 0; s < len; s++) { s0 += x0[s]; s1 += x1[s]; s2 += x2[s]; s3 += x3[s]; }
-            if (grow) {
-                s1 += x1[len]; s2 += x2[len]; s3 += x3[len];
-                s2 += x2[len + 1]; s3 += x3[len + 1];
-                s3 += x3[len + 2];
-            }
-        }
-        out[0] = s0; out[1] = s1; out[2] = s2; out[3] = s3;
-        return;
-    }
-    for (r = 0; r < n; r++) {
-        const float *xr = x + (size_t)r * stride, *yr = y ? y + (size_t)r * stride : NULL;
-        float sum = 0.0f;
-        for (s = 0; s < len + r * grow; s++) sum += yr ? xr[s] * yr[s] : xr[s];
-        out[r] = sum;
-    }
-}
-
 /* One head's softmax probabilities into a (T, T): scores by the engine, then per row scale,
  * max, the exps (apart from their in-order sum, so they vectorise), sum (four rows side by
  * side), normalise; zeros above the diagonal. The forward pass and the recomputing backward
@@ -1517,7 +1529,7 @@ static void attention_head_probs(float *a, const float *q, const float *k, int b
             m = max_of_lanes(row, t + 1);
             for (s = 0; s <= t; s++) row[s] = ts_expf(row[s] - m);  /* apart from the sum: vectorises */
         }
-        row_sums4(sum, a + (size_t)t0 * T, NULL, (size_t)T, t0 + 1, 1, n);
+        row_sums4(sum, a + (size_t)t0 * T, NULL, NULL, (size_t)T, t0 + 1, 1, n);
         for (t = t0; t < t0 + n; t++) {
             float *row = a + (size_t)t * T, inv = 1.0f / sum[t - t0];
             for (s = 0; s <= t; s++) row[s] = row[s] * inv;
@@ -1590,7 +1602,7 @@ static void attention_bwd(float *dq, float *dk, float *dv, float *datt_buf, floa
                       T, hd, T, 0, MM_CAUSAL_OUT);
             for (t0 = 0; t0 < T; t0 += 4) {   /* four rows' dots side by side */
                 int n = T - t0 < 4 ? T - t0 : 4;
-                row_sums4(dot, a + (size_t)t0 * T, d + (size_t)t0 * T, (size_t)T, t0 + 1, 1, n);
+                row_sums4(dot, a + (size_t)t0 * T, NULL, d + (size_t)t0 * T, (size_t)T, t0 + 1, 1, n);
                 for (t = t0; t < t0 + n; t++) {
                     const float *arow = a + (size_t)t * T;
                     float *drow = d + (size_t)t * T;
@@ -1743,7 +1755,7 @@ void softmax_crossentropy_forward(float *losses, float *probs, const float *logi
             m[k] = max_of_lanes(x, V);
             for (v = 0; v < V; v++) p[v] = ts_expf(x[v] - m[k]);   /* apart from the sum: vectorises */
         }
-        row_sums4(s, probs + (size_t)n0 * V, NULL, (size_t)V, V, 0, rows);
+        row_sums4(s, probs + (size_t)n0 * V, NULL, NULL, (size_t)V, V, 0, rows);
         for (n = n0; n < n0 + rows; n++) {
             float *p = probs + (size_t)n * V;
             int t = targets[n];

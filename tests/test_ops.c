@@ -325,6 +325,47 @@ static double rope_loss(const double *x, const void *vctx) {
     return L;
 }
 
+/* the documented order, bit for bit: rows run four at a time with their sums side by side */
+static void ref_rmsnorm(float *out, float *rstd, float *dinp, float *dw, const float *dout, const float *inp,
+                        const float *w, int N, int C, float eps) {
+    int n, c;
+    for (n = 0; n < N; n++) {
+        const float *x = inp + (size_t)n * C, *g = dout + (size_t)n * C;
+        float ss = 0.0f, r, dot = 0.0f, k;
+        for (c = 0; c < C; c++) ss += x[c] * x[c];
+        r = 1.0f / sqrtf(ss / (float)C + eps);
+        for (c = 0; c < C; c++) out[(size_t)n * C + c] = (x[c] * r) * w[c];
+        rstd[n] = r;
+        for (c = 0; c < C; c++) dot += (g[c] * w[c]) * x[c];
+        k = ((dot * r) * r) / (float)C;
+        for (c = 0; c < C; c++) dinp[(size_t)n * C + c] += (g[c] * w[c] - x[c] * k) * r;
+        for (c = 0; c < C; c++) dw[c] += g[c] * (x[c] * r);
+    }
+}
+
+static void test_rmsnorm_bitexact(void) {
+    static const int shapes[][2] = { {1, 1}, {3, 7}, {4, 16}, {5, 33}, {9, 128}, {13, 300} };
+    int s;
+    for (s = 0; s < (int)(sizeof shapes / sizeof shapes[0]); s++) {
+        int N = shapes[s][0], C = shapes[s][1];
+        size_t nc = (size_t)N * C;
+        float *x = falloc(nc), *g = falloc(nc), *w = falloc((size_t)C), *o = falloc(nc), *o_r = falloc(nc);
+        float *di = falloc(nc), *di_r = falloc(nc), *dw = falloc((size_t)C), *dw_r = falloc((size_t)C);
+        float *rs = falloc((size_t)N), *rs_r = falloc((size_t)N);
+        fill(x, nc, 3.0f); fill(g, nc, 1.0f); fill(w, (size_t)C, 1.0f);
+        fill(di, nc, 0.5f); memcpy(di_r, di, nc * sizeof(float));
+        fill(dw, (size_t)C, 0.5f); memcpy(dw_r, dw, (size_t)C * sizeof(float));
+        rmsnorm_forward(o, rs, x, w, N, C, 1e-5f);
+        rmsnorm_backward(di, dw, g, x, w, rs, N, C);
+        ref_rmsnorm(o_r, rs_r, di_r, dw_r, g, x, w, N, C, 1e-5f);
+        CHECK(memcmp(o, o_r, nc * sizeof(float)) == 0 && memcmp(rs, rs_r, (size_t)N * sizeof(float)) == 0,
+              "rmsnorm forward differs from the documented order, N=%d C=%d", N, C);
+        CHECK(memcmp(di, di_r, nc * sizeof(float)) == 0 && memcmp(dw, dw_r, (size_t)C * sizeof(float)) == 0,
+              "rmsnorm backward differs from the documented order, N=%d C=%d", N, C);
+        free(x); free(g); free(w); free(o); free(o_r); free(di); free(di_r); free(dw); free(dw_r); free(rs); free(rs_r);
+    }
+}
+
 static void test_rope(void) {
     enum { NV = RP_N * RP_H * RP_HD, HALF = RP_HD / 2 };
     const float theta = 10000.0f;
@@ -866,6 +907,7 @@ int main(void) {
     RUN(test_matmul_grad);
     RUN(test_embedding);
     RUN(test_rmsnorm);
+    RUN(test_rmsnorm_bitexact);
     RUN(test_rope);
     RUN(test_attention_mha);
     RUN(test_attention_gqa2);
