@@ -983,7 +983,7 @@ static void mm_tile2x48_avx(float *const *c, const float *const *a, size_t a_col
 /* Register tiles for a panel pw columns wide down a strip of rows ct, ct + ldc, ... (A rows
  * at, at + a_row, ...): returns the rows done, all of them. A short last tile is filled up
  * with scratch rows that compute row 0's sums again and are dropped. One call per strip, not
- * per tile: at 2 rows a tile, the call and set-up of each tile cost ~5% of training. */
+ * per tile: at 2 rows a tile, the call and set-up of each tile cost a few percent of training. */
 static int mm_strip(float *ct, size_t ldc, const float *at, size_t a_row, size_t a_col, int rows, int pw,
                     const float *panel, int ka, int kb, int zero)
 {
