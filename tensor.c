@@ -936,7 +936,8 @@ static void mm_tile4(float *c, size_t ldc, const float *a, size_t a_row, size_t 
 #define MM_ST(r, i) _mm256_storeu_ps(c[r] + 8 * (i), s##r##i);
 #define MM_X(r) __m256 x##r = _mm256_broadcast_ss(a[r] + ak);
 #define MM_X16(r) { __m256 x = _mm256_broadcast_ss(a[r] + ak); \
-        s##r##0 = _mm256_add_ps(s##r##0, _mm256_mul_ps(x, b0)); s##r##1 = _mm256_add_ps(s##r##1, _mm256_mul_ps(x, b1)); }
+        s##r##0 = _mm256_add_ps(s##r##0, _mm256_mul_ps(x, b0)); \
+        s##r##1 = _mm256_add_ps(s##r##1, _mm256_mul_ps(x, b1)); }
 #define MM_ROW2(M, r) M(r, 0) M(r, 1)
 #define MM_ROW4(M, r) M(r, 0) M(r, 1) M(r, 2) M(r, 3)
 #define MM_ROW6(M, r) M(r, 0) M(r, 1) M(r, 2) M(r, 3) M(r, 4) M(r, 5)
@@ -1053,12 +1054,14 @@ static void mm_tile(float *c, size_t ldc, MatView a, const float *panel, int pw,
         /* each row: its own prefix [lo, lo_max), the shared middle, its own suffix [hi_min, hi) */
         for (r = 0; r < rows; r++) {
             int lo = mm_klo(mode, r0 + r, k0);
-            if (lo < lo_max) mm_tile1(ct + (size_t)r * ldc, at + (size_t)r * a.row, a.col, panel, pw, lo - k0, lo_max - k0);
+            if (lo < lo_max)
+                mm_tile1(ct + (size_t)r * ldc, at + (size_t)r * a.row, a.col, panel, pw, lo - k0, lo_max - k0);
         }
         mm_strip(ct, ldc, at, a.row, a.col, rows, pw, panel, lo_max - k0, hi_min - k0, zero);
         for (r = 0; r < rows; r++) {
             int hi = mm_khi(mode, r0 + r, k1);
-            if (hi_min < hi) mm_tile1(ct + (size_t)r * ldc, at + (size_t)r * a.row, a.col, panel, pw, hi_min - k0, hi - k0);
+            if (hi_min < hi)
+                mm_tile1(ct + (size_t)r * ldc, at + (size_t)r * a.row, a.col, panel, pw, hi_min - k0, hi - k0);
         }
         return;
     }
@@ -1328,7 +1331,9 @@ static void row_sums4(float *out, const float *x, const float *w, const float *y
                 s2 += (x2[s] * w[s]) * y2[s]; s3 += (x3[s] * w[s]) * y3[s];
             }
         } else if (y) {
-            for (s = 0; s < len; s++) { s0 += x0[s] * y0[s]; s1 += x1[s] * y1[s]; s2 += x2[s] * y2[s]; s3 += x3[s] * y3[s]; }
+            for (s = 0; s < len; s++) {
+                s0 += x0[s] * y0[s]; s1 += x1[s] * y1[s]; s2 += x2[s] * y2[s]; s3 += x3[s] * y3[s];
+            }
         } else {
             for (s = 0; s < len; s++) { s0 += x0[s]; s1 += x1[s]; s2 += x2[s]; s3 += x3[s]; }
         }
