@@ -703,7 +703,7 @@ typedef struct {
     uint64_t dropout_seed;          /* set per step by the trainer */
     int B, T;                       /* shape the activations are allocated for */
     Acts a; float *acts_mem; size_t acts_cap;
-    int keep;                       /* the last forward kept ln1, ln2, hg and att for backward */
+    int keep;                       /* the last forward kept ln1, ln2, hg, sig and att for backward */
     int keep_ok;                    /* train_model sets it: its micro-batches bound what is kept */
     Grads d; float *grads_mem; size_t grads_cap;
     int *pos, *inputs, *targets; size_t rows_cap;

@@ -146,11 +146,6 @@ float ts_sigmoidf(float x)
     return (float)(1.0 / (1.0 + expf_core(-x)));
 }
 
-/* ts_siluf: x*sigmoid(x), computed as x/(1+e^-x) in double and rounded once
- * (so it can differ from ts_sigmoidf(x)*x in the last bit); max error over
- * all finite float inputs 0.5007 ulp. Below -128 the true value is under
- * 1e-53 in magnitude, so x is clamped there to make silu(-inf) = -0 instead
- * of -inf*0. silu(+inf) = +inf, NaN -> NaN. */
 /* x/den rounded once to float, x clamped below at -128 (den = 1 + e^-x) */
 static inline float silu_over(float x, double den)
 {
@@ -162,6 +157,11 @@ static inline float silu_over(float x, double den)
     return (float)((double)f32_from_bits(ix) / den);
 }
 
+/* ts_siluf: x*sigmoid(x), computed as x/(1+e^-x) in double and rounded once
+ * (so it can differ from ts_sigmoidf(x)*x in the last bit); max error over
+ * all finite float inputs 0.5007 ulp. Below -128 the true value is under
+ * 1e-53 in magnitude, so x is clamped there to make silu(-inf) = -0 instead
+ * of -inf*0. silu(+inf) = +inf, NaN -> NaN. */
 float ts_siluf(float x)
 {
     return silu_over(x, 1.0 + expf_core(-x));
@@ -1075,22 +1075,16 @@ static void mm_tile(float *c, size_t ldc, MatView a, const float *panel, int pw,
     }
 }
 
-/* Copy B[k0..k1)[j0..j0+cols) into a panel pw columns wide, zero-padded beyond cols: row by
- * row when B's rows are contiguous, else column by column (B transposed: its columns are). */
+/* Copy B[k0..k1)[j0..j0+cols) into a panel pw columns wide, row by row, zero-padded beyond
+ * cols (a memcpy where B's rows are contiguous). */
 static void mm_pack(float *panel, MatView b, int pw, int cols, int j0, int k0, int k1)
 {
     int j, k;
-    if (b.col == 1) {
-        for (k = k0; k < k1; k++, panel += pw) {
-            memcpy(panel, b.p + (size_t)k * b.row + j0, (size_t)cols * sizeof(float));
-            for (j = cols; j < pw; j++) panel[j] = 0.0f;
-        }
-        return;
-    }
     for (k = k0; k < k1; k++, panel += pw) {
         const float *src = b.p + (size_t)j0 * b.col + (size_t)k * b.row;
-        for (j = 0; j < cols; j++) panel[j] = src[(size_t)j * b.col];
-        for (; j < pw; j++) panel[j] = 0.0f;
+        if (b.col == 1) memcpy(panel, src, (size_t)cols * sizeof(float));
+        else for (j = 0; j < cols; j++) panel[j] = src[(size_t)j * b.col];
+        for (j = cols; j < pw; j++) panel[j] = 0.0f;
     }
 }
 
@@ -1495,24 +1489,21 @@ static MatView head_cols(const float *x, int b, int head, int T, int heads, int 
     return m;
 }
 
-/* The largest of x[0..n-1], n >= 1, exactly as "m = x[0]; if (x[s] > m) m = x[s]" finds it,
- * but in 8 lanes (the select is what vector max instructions do, so it vectorises). Max
- * rounds nothing, so the lanes find the same value; only which zero, +0 or -0, wins a tie
- * can differ, so a maximum of zero is looked up again in order. A NaN is skipped by the
- * compare in every lane unless it is x[0] (lane 0, taken first), as in the sequential loop. */
-static float max_of_lanes(const float *x, int n)
+/* The largest of x[0..n), NaNs skipped unless x[0] is one (as a running
+ * "if (x[s] > m) m = x[s]" gives). Max rounds nothing, so 16 running lanes
+ * combined at the end give the same value; only the sign of a zero maximum
+ * may differ, and x - m and exp(x - m) do not see it. */
+static float max_of(const float *x, int n)
 {
-    float lane[8], m;
-    int s, i;
-    if (n >= 16) {
-        for (i = 0; i < 8; i++) lane[i] = x[i];
-        for (s = 8; s + 8 <= n; s += 8)
-            for (i = 0; i < 8; i++) lane[i] = x[s + i] > lane[i] ? x[s + i] : lane[i];
-        for (m = lane[0], i = 1; i < 8; i++) m = lane[i] > m ? lane[i] : m;
-        for (; s < n; s++) m = x[s] > m ? x[s] : m;
-        if (m != 0.0f) return m;
+    float lane[16], m = x[0];
+    int s, j, full = n / 16 * 16;
+    if (full) {
+        for (j = 0; j < 16; j++) lane[j] = x[j];
+        for (s = 16; s < full; s += 16)
+            for (j = 0; j < 16; j++) lane[j] = x[s + j] > lane[j] ? x[s + j] : lane[j];
+        for (j = 0; j < 16; j++) if (lane[j] > m) m = lane[j];
     }
-    for (m = x[0], s = 1; s < n; s++) m = x[s] > m ? x[s] : m;
+    for (s = full; s < n; s++) if (x[s] > m) m = x[s];
     return m;
 }
 
@@ -1531,7 +1522,7 @@ static void attention_head_probs(float *a, const float *q, const float *k, int b
         for (t = t0; t < t0 + n; t++) {
             float *row = a + (size_t)t * T, m;
             for (s = 0; s <= t; s++) row[s] = row[s] * scale;
-            m = max_of_lanes(row, t + 1);
+            m = max_of(row, t + 1);
             for (s = 0; s <= t; s++) row[s] = ts_expf(row[s] - m);  /* apart from the sum: vectorises */
         }
         row_sums4(sum, a + (size_t)t0 * T, NULL, NULL, (size_t)T, t0 + 1, 1, n);
@@ -1757,7 +1748,7 @@ void softmax_crossentropy_forward(float *losses, float *probs, const float *logi
             int t = targets[n];
             k = n - n0;
             xt[k] = t >= 0 && t < V ? x[t] : 0.0f;  /* read first: probs may be logits */
-            m[k] = max_of_lanes(x, V);
+            m[k] = max_of(x, V);
             for (v = 0; v < V; v++) p[v] = ts_expf(x[v] - m[k]);   /* apart from the sum: vectorises */
         }
         row_sums4(s, probs + (size_t)n0 * V, NULL, NULL, (size_t)V, V, 0, rows);
@@ -1832,24 +1823,6 @@ static void att_scores_block(float *att, const float *qv, const float *kb, int s
         }
         for (j = 0; j < n; j++) att[s0 + j] = acc[j] * scale;
     }
-}
-
-/* The largest of x[0..n), NaNs skipped unless x[0] is one (as a running
- * "if (x[s] > m) m = x[s]" gives). Max rounds nothing, so 16 running lanes
- * combined at the end give the same value; only the sign of a zero maximum
- * may differ, and x - m and exp(x - m) do not see it. */
-static float max_of(const float *x, int n)
-{
-    float lane[16], m = x[0];
-    int s, j, full = n / 16 * 16;
-    if (full) {
-        for (j = 0; j < 16; j++) lane[j] = x[j];
-        for (s = 16; s < full; s += 16)
-            for (j = 0; j < 16; j++) lane[j] = x[s + j] > lane[j] ? x[s + j] : lane[j];
-        for (j = 0; j < 16; j++) if (lane[j] > m) m = lane[j];
-    }
-    for (s = full; s < n; s++) if (x[s] > m) m = x[s];
-    return m;
 }
 
 /* acc[0..n) += sum_s att[s] * v[s][i0 + j] over s in [s0, s1), sequential in
